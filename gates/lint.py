@@ -1,0 +1,242 @@
+"""The lint gate: what can be checked without calling a model.
+
+Each finding has a rule id, a severity, the file and line, and a one-line fix hint.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from promptrail.errors import UsageError
+from promptrail.gating import Gate, GateContext, GateResult
+from promptrail.resolve import COMPONENT_CALL, ResolveError
+from promptrail.yamlio import line_of, line_of_text
+
+DEFAULT_MAX_TOKENS = 4000
+
+SECRET_PATTERNS = [
+    ("OpenAI API key", re.compile(r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}")),
+    ("Anthropic API key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
+    ("AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}")),
+    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    ("private key", re.compile(r"-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY-----")),
+]
+JSON_WORD = re.compile(r"\bjson\b", re.IGNORECASE)
+COMPONENT_WORD = re.compile(r"\bcomponent\s*\(")
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str          # error | warning
+    file: str
+    line: int | None
+    message: str
+    hint: str
+    prompt: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "severity": self.severity, "file": self.file,
+                "line": self.line, "message": self.message, "hint": self.hint,
+                "prompt": self.prompt}
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.severity}[{self.rule}] {self.message} (fix: {self.hint})"
+
+
+def lint_workspace(ws: Any, names: list[str] | None = None) -> list[Finding]:
+    findings: list[Finding] = []
+    targets = names if names else ws.prompt_names()
+    for name in targets:
+        findings += lint_prompt(ws, name)
+    if not names:
+        findings += _unused_components(ws)
+    return findings
+
+
+def lint_prompt(ws: Any, name: str) -> list[Finding]:
+    try:
+        loaded = ws.prompt(name)
+    except UsageError as exc:
+        if exc.kind not in ("invalid-semver", "invalid-file"):
+            raise
+        return [Finding(exc.kind, "error", str(exc.file), exc.line, exc.message,
+                        "use MAJOR.MINOR.PATCH versions and ranges like ^2.1 or ~1.0", name)]
+    prompt, path, text = loaded.model, loaded.path, loaded.text
+    out: list[Finding] = []
+
+    def add(rule: str, severity: str, message: str, hint: str, line: int | None) -> None:
+        out.append(Finding(rule, severity, path, line, message, hint, name))
+
+    def msg_line(i: int) -> int | None:
+        return line_of(text, ("messages", i, "content"))
+
+    # components: declared, used, resolvable
+    raw_used = set()
+    for i, msg in enumerate(prompt.messages):
+        calls = COMPONENT_CALL.findall(msg.content)
+        raw_used.update(c for _, c in calls)
+        if len(COMPONENT_WORD.findall(msg.content)) > len(calls):
+            add("component-call-form", "error", "component() must be called as "
+                '{{ component("name") }} with a literal name', "write the component name as a "
+                "quoted literal", msg_line(i))
+    for comp in sorted(set(prompt.uses) - raw_used):
+        add("unused-component", "warning", f"component {comp!r} is declared in `uses` but "
+            "never used", f"remove {comp!r} from `uses` or include it", line_of(text, ("uses",
+                                                                                    comp)))
+    try:
+        resolved = ws.resolve(name)
+    except ResolveError as exc:
+        rule = {"resolve": "missing-component"}.get(exc.kind, exc.kind)
+        hints = {
+            "undeclared-component": "add it to `uses` with a version range",
+            "component-cycle": "break the cycle between the components",
+            "component-range": "widen the range in `uses` or pin a matching component version",
+        }
+        out.append(Finding(rule, "error", str(exc.file or path), exc.line, exc.message,
+                           hints.get(exc.kind, "check the component name"), name))
+        return out
+    except UsageError as exc:
+        if "component" not in exc.message or "not found" not in exc.message:
+            raise
+        out.append(Finding("missing-component", "error", str(exc.file or path), exc.line,
+                           exc.message, "create the component file or fix the name", name))
+        return out
+
+    # templates: syntax and variables
+    used_vars: set[str] = set()
+    env = _jinja_env()
+    from jinja2 import TemplateSyntaxError, meta
+
+    for i, msg in enumerate(resolved.messages):
+        try:
+            ast = env.parse(msg["content"])
+        except TemplateSyntaxError as exc:
+            base = msg_line(i) or 0
+            add("template-syntax", "error", f"template syntax error: {exc.message}",
+                "fix the Jinja2 syntax", base + (exc.lineno or 1))
+            continue
+        used_vars |= meta.find_undeclared_variables(ast)
+    props = set((prompt.input_schema or {}).get("properties", {}) or {})
+    for var in sorted(used_vars - props):
+        add("undeclared-variable", "error", f"variable {var!r} is used but not declared in "
+            "input_schema", f"add {var!r} to input_schema.properties",
+            line_of_text(text, var) or line_of(text, ("input_schema",)))
+    for var in sorted(props - used_vars):
+        add("unused-variable", "warning", f"variable {var!r} is declared but never used",
+            f"remove {var!r} from input_schema or use it",
+            line_of(text, ("input_schema", "properties", var)))
+
+    # schemas
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    for key, schema in (("input_schema", resolved.input_schema),
+                        ("output_schema", resolved.output_schema)):
+        if schema is None:
+            continue
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            add("invalid-json-schema", "error", f"{key} is not a valid JSON Schema: "
+                f"{exc.message}", "fix the schema (draft 2020-12)", line_of(text, (key,)))
+    if resolved.output_schema is not None and not any(
+            JSON_WORD.search(m["content"]) for m in resolved.messages):
+        add("output-schema-without-json", "warning", "output_schema is set but the prompt "
+            "never asks for JSON", "say in the prompt that the answer is JSON",
+            line_of(text, ("output_schema",)))
+
+    # roles the provider rejects
+    out += [Finding(r, "error", path, msg_line(i), m, h, name)
+            for r, i, m, h in _role_problems(resolved)]
+
+    # secrets, in the prompt file and in the text components brought in
+    for label, pattern in SECRET_PATTERNS:
+        for i, msg in enumerate(resolved.messages):
+            if pattern.search(msg["content"]):
+                hit = pattern.search(msg["content"])
+                line = line_of_text(text, hit.group(0)) if hit else None
+                add("secret", "error", f"message {i} contains what looks like a {label}",
+                    "remove it; pass secrets through the provider SDK's environment variables",
+                    line or msg_line(i))
+                break
+
+    # token budget
+    budget = ws.config.gate_settings("lint", prompt=prompt).get(
+        "max_tokens", ws.config.token_budget or DEFAULT_MAX_TOKENS)
+    from promptrail.tokens import count_tokens
+
+    tokens = sum(count_tokens(m["content"], resolved.model["name"]) for m in resolved.messages)
+    if tokens > budget:
+        add("token-budget", "error", f"the prompt is {tokens} tokens before variables; the "
+            f"budget is {budget}", "shorten it or raise gates.lint.max_tokens", 1)
+
+    if ws.exists(f"suites/{name}.yaml") is False:
+        add("no-suite", "warning", "no eval suite", f"add suites/{name}.yaml", None)
+    return out
+
+
+def _role_problems(resolved: Any) -> list[tuple[str, int, str, str]]:
+    roles = [m["role"] for m in resolved.messages]
+    out = []
+    if resolved.provider == "anthropic":
+        systems = [i for i, r in enumerate(roles) if r == "system"]
+        for i in systems:
+            if i != 0:
+                out.append(("provider-roles", i, "anthropic takes one system message, first",
+                            "merge it into the first system message"))
+        rest = [(i, r) for i, r in enumerate(roles) if r != "system"]
+        if rest and rest[0][1] != "user":
+            out.append(("provider-roles", rest[0][0], "anthropic needs the first non-system "
+                        "message to be from the user", "start the conversation with a user "
+                        "message"))
+        for (_, a), (j, b) in zip(rest, rest[1:], strict=False):
+            if a == b:
+                out.append(("provider-roles", j, f"anthropic needs user and assistant turns to "
+                            f"alternate; two {b} messages in a row", "merge the two messages"))
+    if "user" not in roles:
+        out.append(("provider-roles", len(roles) - 1, "no user message", "add a user message"))
+    return out
+
+
+def _unused_components(ws: Any) -> list[Finding]:
+    used = set()
+    for name in ws.prompt_names():
+        try:
+            used |= set(ws.prompt(name).model.uses)
+        except UsageError:
+            continue
+    for comp_name in ws.component_names():
+        try:
+            used |= set(ws.component(comp_name).model.uses)
+        except UsageError:
+            continue
+    return [Finding("orphan-component", "warning", f"components/{c}.yaml", 1,
+                    f"component {c!r} is used by no prompt", "remove it or use it")
+            for c in sorted(set(ws.component_names()) - used)]
+
+
+def _jinja_env() -> Any:
+    from promptrail.render import environment
+
+    return environment()
+
+
+class LintGate(Gate):
+    name = "lint"
+
+    def run(self, ctx: GateContext) -> GateResult:
+        findings = lint_prompt(ctx.ws, ctx.resolved.name)
+        errors = [f for f in findings if f.severity == "error"]
+        warnings = len(findings) - len(errors)
+        status = "failed" if errors else "passed"
+        summary = (f"{len(errors)} errors, {warnings} warnings" if findings else "no findings")
+        if errors:
+            summary += ": " + "; ".join(f"{f.rule}: {f.message}" for f in errors[:3])
+        return GateResult("lint", status, score=float(len(errors)), threshold=0.0,
+                          summary=summary, details={"findings": [f.to_dict() for f in findings]})

@@ -1,0 +1,287 @@
+"""The ``promptrail`` command: parse, call the library, print, exit.
+
+Each verb is a small function that calls the same public functions a Python user would.
+Heavy libraries are imported inside the verbs that need them, so ``lint``, ``lock --check``
+and ``at`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from promptrail.errors import EXIT_CHECK_FAILED, EXIT_OK, PromptrailError, UsageError
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]],
+                                   Callable[[argparse.Namespace], int]]:
+    def register(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = fn
+        return fn
+    return register
+
+
+# -- output --------------------------------------------------------------------------------
+def emit(args: argparse.Namespace, data: Any, human: Callable[[], None] | None = None) -> None:
+    if args.json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    elif human is not None:
+        human()
+    else:
+        sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def workspace(args: argparse.Namespace) -> Any:
+    from promptrail.workspace import Workspace
+
+    return Workspace(args.C)
+
+
+def actor(args: argparse.Namespace) -> str:
+    if getattr(args, "actor", None):
+        return str(args.actor)
+    if os.environ.get("PROMPTRAIL_ACTOR"):
+        return os.environ["PROMPTRAIL_ACTOR"]
+    import subprocess
+
+    proc = subprocess.run(["git", "-C", args.C, "config", "user.email"], capture_output=True,
+                          text=True)
+    return proc.stdout.strip() or os.environ.get("USER", "unknown")
+
+
+# -- verbs ---------------------------------------------------------------------------------
+@command("init")
+def cmd_init(args: argparse.Namespace) -> int:
+    from promptrail.scaffold import init
+
+    target = args.dir if args.dir else args.C
+    result = init(target)
+    emit(args, result, lambda: (say(f"Scaffolded a promptrail workspace in {result['root']}:"),
+                                [say(f"  {f}") for f in result["files"]],
+                                say("Next: promptrail lint && promptrail lock --check")))
+    return EXIT_OK
+
+
+@command("lint")
+def cmd_lint(args: argparse.Namespace) -> int:
+    from gates.lint import lint_workspace
+
+    findings = lint_workspace(workspace(args), args.names or None)
+    errors = sum(f.severity == "error" for f in findings)
+    status = "failed" if errors else "passed"
+    data = {"status": status, "errors": errors, "warnings": len(findings) - errors,
+            "findings": [f.to_dict() for f in findings]}
+
+    def human() -> None:
+        for f in findings:
+            say(str(f))
+        say(f"lint {status}: {errors} errors, {len(findings) - errors} warnings")
+    emit(args, data, human)
+    return EXIT_CHECK_FAILED if errors else EXIT_OK
+
+
+def _vars(args: argparse.Namespace) -> dict[str, Any]:
+    variables: dict[str, Any] = {}
+    if args.vars:
+        from pathlib import Path
+
+        from promptrail.yamlio import load_mapping
+
+        variables.update(load_mapping(Path(args.vars), args.vars)[0])
+    for item in args.var or []:
+        if "=" not in item:
+            raise UsageError(f"--var takes KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            variables[key] = json.loads(value)
+        except json.JSONDecodeError:
+            variables[key] = value
+    return variables
+
+
+@command("render")
+def cmd_render(args: argparse.Namespace) -> int:
+    import importlib
+
+    from promptrail.render import render_messages, validate_vars
+
+    ws = workspace(args)
+    resolved = ws.resolve(args.name)
+    variables = _vars(args)
+    if args.vars or args.var or resolved.input_schema.get("required"):
+        validate_vars(resolved, variables, args.vars)
+    messages = render_messages(resolved, variables) if (args.vars or args.var) else \
+        resolved.messages
+    provider = args.provider or resolved.provider
+    params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
+    module = importlib.import_module(f"promptrail.providers.{provider}")
+    body = module.payload(resolved.model["name"], messages, params)
+    data = {"name": resolved.name, "version": resolved.version, "provider": provider,
+            "content_hash": resolved.content_hash, "request": body}
+
+    def human() -> None:
+        say(f"# {resolved.name} {resolved.version} ({resolved.content_hash}) -> {provider}")
+        say(json.dumps(body, indent=2, ensure_ascii=False))
+    emit(args, data, human)
+    return EXIT_OK
+
+
+@command("diff")
+def cmd_diff(args: argparse.Namespace) -> int:
+    from promptrail.compare import diff_envs, diff_prompt
+
+    ws = workspace(args)
+    if args.env:
+        if len(args.env) != 2 or args.name:
+            raise UsageError("use `diff --env E1 --env E2` (two environments, no name)")
+        data: Any = diff_envs(ws, args.env[0], args.env[1])
+        emit(args, data, lambda: _print_env_diff(data))
+        return EXIT_OK
+    if not args.name:
+        raise UsageError("diff needs a prompt NAME (or --env E1 --env E2)")
+    data = diff_prompt(ws, args.name, args.a, args.b)
+    emit(args, data, lambda: _print_diff(data))
+    return EXIT_OK
+
+
+def _print_diff(d: dict[str, Any]) -> None:
+    say(f"{d['name']}: {d['from']['version']} -> {d['to']['version']}  bump: {d['bump']}"
+        f"{'  (version bump is enough)' if d.get('bump_ok') else ''}")
+    if d.get("bump_ok") is False:
+        say(f"  the version bump is {d['version_bump']}, the change calls for {d['bump']}")
+    for c in d["changes"]:
+        say(f"  {c['bump']:>5}  {c['path']}: {c['detail']}")
+    if d["rendered_diff"]:
+        say("")
+        say(d["rendered_diff"])
+
+
+def _print_env_diff(data: dict[str, Any]) -> None:
+    for d in data["prompts"]:
+        if d.get("status") != "changed":
+            say(f"{d['name']}: {d['status']}")
+            continue
+        _print_diff(d)
+        say("")
+
+
+@command("bump")
+def cmd_bump(args: argparse.Namespace) -> int:
+    from promptrail.compare import bump
+
+    part = args.part or "auto"
+    data = bump(workspace(args), args.name, part)
+    emit(args, data, lambda: say(data["message"]))
+    return EXIT_OK
+
+
+@command("lock")
+def cmd_lock(args: argparse.Namespace) -> int:
+    from promptrail import lock
+
+    ws = workspace(args)
+    if args.check:
+        problems = lock.check(ws, [args.env] if args.env else None)
+        status = "stale" if problems else "ok"
+        data = {"status": status, "problems": [p.to_dict() for p in problems]}
+
+        def human() -> None:
+            for p in problems:
+                say(f"{p.env or '-'}: {p.name}: {p.kind}: {p.message}")
+            say(f"lock check: {status}" + (f" ({len(problems)} problems)" if problems else ""))
+        emit(args, data, human)
+        return EXIT_CHECK_FAILED if problems else EXIT_OK
+    result = lock.lock(ws, args.env)
+
+    def human_lock() -> None:
+        for c in result["changes"]:
+            say(f"  {c['name']}: {c['from'] or '(new)'} -> {c['to'] or '(removed)'}")
+        say(f"{result['path']}: {'written' if result['written'] else 'up to date'}")
+    emit(args, result, human_lock)
+    return EXIT_OK
+
+
+# -- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine output on stdout, nothing else there")
+    common.add_argument("-C", metavar="DIR", default=argparse.SUPPRESS,
+                        help="the workspace (default: the current directory)")
+    common.add_argument("--actor", default=argparse.SUPPRESS,
+                        help="who acts (default: $PROMPTRAIL_ACTOR, then git user.email)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="more logging")
+    parser = argparse.ArgumentParser(
+        prog="promptrail", parents=[common],
+        description="Prompt operations as code: version, gate, promote and audit LLM prompts.")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    def verb(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_, description=help_)
+
+    p = verb("init", "scaffold a workspace: config, example prompt, component, suite, CI")
+    p.add_argument("dir", nargs="?", help="where (default: -C or the current directory)")
+    p = verb("lint", "the lint gate alone; no model calls")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p = verb("render", "the resolved messages as the provider receives them")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--vars", metavar="FILE", help="YAML or JSON file of variables")
+    p.add_argument("--var", action="append", metavar="K=V", help="a variable (repeatable)")
+    p.add_argument("--provider", choices=["openai", "anthropic"])
+    p = verb("diff", "rendered diff, interface diff and the semver bump it calls for")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("a", nargs="?", metavar="A",
+                   help="a version, an environment, or git:REF (default: the locked version)")
+    p.add_argument("b", nargs="?", metavar="B", help="same forms (default: the working tree)")
+    p.add_argument("--env", action="append", metavar="E", help="compare two environments")
+    p = verb("bump", "raise the version in the prompt file")
+    p.add_argument("name", metavar="NAME")
+    g = p.add_mutually_exclusive_group()
+    for part in ("patch", "minor", "major", "auto"):
+        g.add_argument(f"--{part}", dest="part", action="store_const", const=part)
+    p = verb("lock", "resolve and write lockfiles; --check fails if any disagree")
+    p.add_argument("--env", metavar="E")
+    p.add_argument("--check", action="store_true")
+    for extra in EXTRA_VERBS:
+        extra(verb)
+    return parser
+
+
+EXTRA_VERBS: list[Callable[[Callable[[str, str], argparse.ArgumentParser]], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for key, default in (("json", False), ("C", "."), ("actor", None), ("verbose", False)):
+        if not hasattr(args, key):
+            setattr(args, key, default)
+    if not args.verb:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return COMMANDS[args.verb](args)
+    except PromptrailError as exc:
+        if args.json:
+            sys.stdout.write(json.dumps(exc.to_json()) + "\n")
+        else:
+            sys.stderr.write(f"promptrail: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("promptrail: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

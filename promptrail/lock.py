@@ -1,0 +1,183 @@
+"""Lockfiles: which version and content hash of each prompt an environment runs.
+
+``environments/<env>.lock`` is written only by promptrail, atomically, sorted by prompt name,
+one fact per line so that a review diff reads like a changelog. The first environment in
+``promptrail.yaml`` (dev) follows the working tree through ``promptrail lock``; gated
+environments change only through ``promptrail promote`` and ``rollback``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptrail.errors import UsageError
+from promptrail.fsutil import write_atomic
+from promptrail.yamlio import line_of, load_mapping
+
+LOCK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    version: str
+    content_hash: str
+    components: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "content_hash": self.content_hash,
+                "components": dict(self.components)}
+
+
+@dataclass
+class Problem:
+    name: str
+    kind: str
+    message: str
+    env: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "message": self.message, "env": self.env}
+
+
+def read_lock(path: Path) -> dict[str, LockEntry]:
+    """The entries of a lockfile; a missing file is an empty lock (nothing live yet)."""
+    if not path.exists():
+        return {}
+    shown = f"environments/{path.name}"
+    data, text = load_mapping(path, shown)
+    prompts = data.get("prompts") or {}
+    if not isinstance(prompts, dict):
+        raise UsageError("`prompts` must be a mapping", file=shown, line=line_of(text, ("prompts",)))
+    entries = {}
+    for name, raw in prompts.items():
+        if (not isinstance(raw, dict) or not isinstance(raw.get("version"), str)
+                or not isinstance(raw.get("content_hash"), str)):
+            raise UsageError(f"entry {name!r} needs a version and a content_hash",
+                             file=shown, line=line_of(text, ("prompts", name)))
+        comps = raw.get("components") or {}
+        entries[str(name)] = LockEntry(raw["version"], raw["content_hash"],
+                                       {str(k): str(v) for k, v in comps.items()})
+    return entries
+
+
+def format_lock(env: str, entries: dict[str, LockEntry]) -> str:
+    lines = [
+        f"# promptrail lockfile for environment {env!r}.",
+        "# Written by promptrail (lock, promote, rollback); do not edit by hand.",
+        f"lock_version: {LOCK_VERSION}",
+        f"environment: {env}",
+    ]
+    if not entries:
+        lines.append("prompts: {}")
+    else:
+        lines.append("prompts:")
+        for name in sorted(entries):
+            e = entries[name]
+            lines.append(f"  {name}:")
+            lines.append(f"    version: {json.dumps(e.version)}")
+            lines.append(f"    content_hash: {json.dumps(e.content_hash)}")
+            if e.components:
+                lines.append("    components:")
+                for comp in sorted(e.components):
+                    lines.append(f"      {comp}: {json.dumps(e.components[comp])}")
+            else:
+                lines.append("    components: {}")
+    return "\n".join(lines) + "\n"
+
+
+def write_lock(path: Path, env: str, entries: dict[str, LockEntry]) -> bool:
+    """Write the lockfile atomically; returns whether its content changed."""
+    text = format_lock(env, entries)
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_atomic(path, text)
+    return True
+
+
+def entry_for(resolved: Any) -> LockEntry:
+    return LockEntry(resolved.version, resolved.content_hash, dict(resolved.components))
+
+
+def working_env(ws: Any) -> str:
+    """The environment that follows the working tree: the first one in promotion order."""
+    return str(ws.config.environments[0].name)
+
+
+def resolve_all(ws: Any, names: list[str] | None = None) -> tuple[dict[str, Any], list[Problem]]:
+    """Resolve prompts, turning component-range failures into problems rather than errors."""
+    from promptrail.resolve import ResolveError
+
+    resolved, problems = {}, []
+    for name in names if names is not None else ws.prompt_names():
+        try:
+            resolved[name] = ws.resolve(name)
+        except ResolveError as exc:
+            kind = "unresolvable" if exc.kind == "component-range" else exc.kind
+            problems.append(Problem(name, kind, str(exc)))
+    return resolved, problems
+
+
+def lock(ws: Any, env: str | None = None) -> dict[str, Any]:
+    """Re-resolve the working tree into the working environment's lockfile."""
+    env = env or working_env(ws)
+    environment = ws.config.environment(env)
+    if environment.gate_names() or env != working_env(ws):
+        raise UsageError(f"{env!r} is a gated environment: it changes only through "
+                         f"`promptrail promote` (and `rollback`); `lock --check --env {env}` "
+                         "checks it", file="promptrail.yaml")
+    resolved, problems = resolve_all(ws)
+    if problems:
+        p = problems[0]
+        raise UsageError(p.message, kind=p.kind)
+    path = ws.lock_path(env)
+    before = read_lock(path)
+    entries = {name: entry_for(r) for name, r in resolved.items()}
+    changed = write_lock(path, env, entries)
+    changes = []
+    for name in sorted(set(before) | set(entries)):
+        old, new = before.get(name), entries.get(name)
+        if old != new:
+            changes.append({"name": name, "from": old.version if old else None,
+                            "to": new.version if new else None,
+                            "content_hash": new.content_hash if new else None})
+    return {"env": env, "path": str(path), "written": changed, "changes": changes}
+
+
+def check(ws: Any, envs: list[str] | None = None) -> list[Problem]:
+    """Everything on which the files and the lockfiles disagree."""
+    resolved, problems = resolve_all(ws)
+    working = working_env(ws)
+    for env in envs or [e.name for e in ws.config.environments]:
+        ws.config.environment(env)
+        entries = read_lock(ws.lock_path(env))
+        for name, entry in sorted(entries.items()):
+            r = resolved.get(name)
+            if r is None:
+                if name not in ws.prompt_names() and env == working:
+                    problems.append(Problem(name, "removed", f"locked in {env} at "
+                                            f"{entry.version} but prompts/{name}.yaml is gone; "
+                                            "run `promptrail lock`", env))
+                continue
+            if r.version == entry.version and r.content_hash != entry.content_hash:
+                problems.append(Problem(name, "unbumped", _unbumped(r, entry, env), env))
+            elif env == working and r.version != entry.version:
+                problems.append(Problem(name, "stale", f"prompts/{name}.yaml is at {r.version} "
+                                        f"but the {env} lock has {entry.version}; run "
+                                        "`promptrail lock`", env))
+        if env == working:
+            for name in sorted(set(resolved) - set(entries)):
+                problems.append(Problem(name, "unlocked", f"{name} {resolved[name].version} is "
+                                        f"not in the {env} lock; run `promptrail lock`", env))
+    return problems
+
+
+def _unbumped(r: Any, entry: LockEntry, env: str) -> str:
+    moved = [f"{c} {entry.components.get(c, 'none')} -> {v}" for c, v in r.components.items()
+             if entry.components.get(c) != v]
+    moved += [f"{c} {v} -> none" for c, v in entry.components.items() if c not in r.components]
+    cause = f" (components changed: {', '.join(moved)})" if moved else ""
+    return (f"content changed but the version is still {r.version}, which {env} locks with "
+            f"another hash{cause}; bump it: `promptrail bump {r.name} --auto`")

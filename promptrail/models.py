@@ -1,0 +1,242 @@
+"""Pydantic models of every workspace file: config, prompt, component, suite.
+
+Every model forbids unknown keys. ``validate_file`` turns a validation error into a
+``UsageError`` that names the file, the line, and for a misspelt key the likely meant one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from promptrail import semver
+from promptrail.errors import UsageError
+from promptrail.yamlio import line_of
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
+
+
+def _check_version(value: str) -> str:
+    semver.parse_version(value)
+    return value
+
+
+def _check_range(value: str) -> str:
+    semver.parse_range(value)
+    return value
+
+
+Version = Annotated[str, AfterValidator(_check_version)]
+Range = Annotated[str, AfterValidator(_check_range)]
+
+
+class ModelSettings(Strict):
+    provider: Literal["openai", "anthropic"]
+    name: str = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stop: list[str] | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The sampling parameters that are set, as sent to the provider."""
+        return self.model_dump(exclude={"provider", "name"}, exclude_none=True)
+
+
+class Message(Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class PromptFile(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    version: Version
+    description: str = ""
+    model: ModelSettings
+    uses: dict[str, Range] = Field(default_factory=dict)
+    input_schema: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}})
+    output_schema: dict[str, Any] | None = None
+    messages: list[Message] = Field(min_length=1)
+    gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class ComponentFile(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    version: Version
+    description: str = ""
+    template: str
+    input_schema: dict[str, Any] | None = None
+    uses: dict[str, Range] = Field(default_factory=dict)
+
+
+class Case(Strict):
+    id: str = Field(min_length=1)
+    description: str = ""
+    vars: dict[str, Any] = Field(default_factory=dict)
+    assert_: list[dict[str, Any]] = Field(default_factory=list, alias="assert")
+    must_pass: bool = False
+
+
+class SuiteDefaults(Strict):
+    vars: dict[str, Any] = Field(default_factory=dict)
+    assert_: list[dict[str, Any]] = Field(default_factory=list, alias="assert")
+
+
+class SuiteFile(Strict):
+    prompt: str
+    description: str = ""
+    threshold: float = Field(default=1.0, ge=0, le=1)
+    repeat: int = Field(default=1, ge=1, le=100)
+    defaults: SuiteDefaults = Field(default_factory=SuiteDefaults)
+    cases: list[Case] = Field(default_factory=list)
+    dataset: str | None = None
+
+
+class Target(BaseModel):
+    """A deployment target; ``kind`` picks the implementation, the other keys are its own."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+
+
+class Environment(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    gates: list[str] | dict[str, dict[str, Any]] = Field(default_factory=list)
+    requires: str | None = None
+    approvals: int = Field(default=0, ge=0)
+    targets: list[Target] = Field(default_factory=list)
+
+    def gate_names(self) -> list[str]:
+        return list(self.gates)
+
+    def gate_overrides(self) -> dict[str, dict[str, Any]]:
+        return dict(self.gates) if isinstance(self.gates, dict) else {}
+
+
+class CacheSettings(Strict):
+    path: str = ".promptrail/cache.jsonl"
+    mode: Literal["off", "read-write", "replay"] = "read-write"
+
+
+class JudgeSettings(Strict):
+    provider: Literal["openai", "anthropic"] = "openai"
+    name: str = "gpt-4o-mini"
+
+
+class AlertSettings(Strict):
+    webhook: str | None = None
+
+
+class Config(Strict):
+    environments: list[Environment] = Field(min_length=1)
+    store: str = ".promptrail/promptrail.duckdb"
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    token_budget: int | None = None
+
+    @field_validator("environments")
+    @classmethod
+    def _check_envs(cls, envs: list[Environment]) -> list[Environment]:
+        names = [e.name for e in envs]
+        for env in envs:
+            if names.count(env.name) > 1:
+                raise ValueError(f"environment {env.name!r} is listed twice")
+            if env.requires is not None and env.requires not in names:
+                raise ValueError(f"environment {env.name!r} requires unknown {env.requires!r}")
+        return envs
+
+    def environment(self, name: str) -> Environment:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        known = ", ".join(e.name for e in self.environments)
+        raise UsageError(f"unknown environment {name!r} (known: {known})",
+                         file="promptrail.yaml")
+
+    def gate_settings(self, gate: str, env: str | None = None,
+                      prompt: PromptFile | None = None) -> dict[str, Any]:
+        """Workspace settings, overridden per environment, tightened per prompt."""
+        settings = dict(self.gates.get(gate, {}))
+        if env is not None:
+            settings.update(self.environment(env).gate_overrides().get(gate, {}))
+        if prompt is not None:
+            settings.update(prompt.gates.get(gate, {}))
+        return settings
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_file(model: type[M], data: dict[str, Any], text: str, shown: str | Path) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        message = _explain(model, err, loc)
+        kind = ("invalid-semver" if "semantic version" in message or "version range" in message
+                else "invalid-file")
+        raise UsageError(message, file=shown, line=line_of(text, loc), kind=kind) from None
+
+
+def _explain(model: type[BaseModel], err: Any, loc: tuple[Any, ...]) -> str:
+    where = ".".join(str(p) for p in loc) or "file"
+    if err["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        fields = _fields_at(model, loc[:-1])
+        hint = difflib.get_close_matches(key, fields, n=1)
+        suffix = f"; did you mean {hint[0]!r}?" if hint else ""
+        known = f" (known keys: {', '.join(sorted(fields))})" if fields and not hint else ""
+        return f"unknown key {key!r}{suffix}{known}"
+    if err["type"] == "missing":
+        return f"missing required key {where!r}"
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return f"{where}: {msg}"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names (with aliases) of the nested model at ``loc``, for "did you mean" hints."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(part) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None)
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,129 @@
+"""Resolve a prompt: inline its components, load its schemas, and hash the result.
+
+A component is inlined where a template says ``{{ component("name") }}``; the prompt (or the
+component including it) must declare the name in ``uses`` with a range the component's version
+satisfies. The content hash covers exactly what reaches the model and what the output must be:
+messages, model settings, input and output schemas.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptrail import semver
+from promptrail.errors import UsageError
+from promptrail.hashing import content_hash
+from promptrail.yamlio import line_of, line_of_text
+
+COMPONENT_CALL = re.compile(r"\{\{-?\s*component\(\s*(['\"])([^'\"]+)\1\s*\)\s*-?\}\}")
+
+
+class ResolveError(UsageError):
+    """A component reference that cannot be resolved (missing, undeclared, out of range, cyclic)."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None,
+                 kind: str = "resolve") -> None:
+        super().__init__(message, file, line, kind)
+
+
+@dataclass
+class ResolvedPrompt:
+    name: str
+    version: str
+    description: str
+    model: dict[str, Any]            # provider, name and the sampling parameters that are set
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    messages: list[dict[str, str]]   # components inlined, variables still templated
+    components: dict[str, str] = field(default_factory=dict)   # every component used, transitively
+    path: str = ""
+
+    @property
+    def provider(self) -> str:
+        return str(self.model["provider"])
+
+    def content(self) -> dict[str, Any]:
+        return {"messages": self.messages, "model": self.model,
+                "input_schema": self.input_schema, "output_schema": self.output_schema}
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.content())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "description": self.description,
+                **self.content(), "components": self.components,
+                "content_hash": self.content_hash}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResolvedPrompt:
+        return cls(name=data["name"], version=data["version"],
+                   description=data.get("description", ""), model=data["model"],
+                   input_schema=data["input_schema"], output_schema=data.get("output_schema"),
+                   messages=data["messages"], components=data.get("components", {}))
+
+
+def resolve(ws: Any, name: str) -> ResolvedPrompt:
+    loaded = ws.prompt(name)
+    prompt = loaded.model
+    used: dict[str, str] = {}
+    messages = []
+    for i, msg in enumerate(prompt.messages):
+        where = (loaded.path, line_of(loaded.text, ("messages", i, "content")))
+        content = _inline(ws, msg.content, prompt.uses, where, (name,), used)
+        messages.append({"role": msg.role, "content": content})
+    model = {"provider": prompt.model.provider, "name": prompt.model.name,
+             **prompt.model.params()}
+    return ResolvedPrompt(
+        name=prompt.name, version=prompt.version, description=prompt.description,
+        model=model, input_schema=prompt.input_schema,
+        output_schema=load_schema(ws, prompt.output_schema, loaded),
+        messages=messages, components=dict(sorted(used.items())), path=loaded.path)
+
+
+def _inline(ws: Any, text: str, uses: dict[str, str], where: tuple[str, int | None],
+            chain: tuple[str, ...], used: dict[str, str]) -> str:
+    def replace(m: re.Match[str]) -> str:
+        comp_name = m.group(2)
+        file, line = where
+        if comp_name not in uses:
+            raise ResolveError(f"component {comp_name!r} is used but not declared in `uses`",
+                               file=file, line=line, kind="undeclared-component")
+        if comp_name in chain:
+            cycle = " -> ".join((*chain, comp_name))
+            raise ResolveError(f"component cycle: {cycle}", file=file, line=line,
+                               kind="component-cycle")
+        comp_loaded = ws.component(comp_name, referrer=file)
+        comp = comp_loaded.model
+        rng = semver.parse_range(uses[comp_name])
+        if not rng.allows(comp.version):
+            raise ResolveError(
+                f"component {comp_name!r} is at {comp.version}, outside the declared range "
+                f"{uses[comp_name]!r}", file=file, line=line, kind="component-range")
+        used[comp_name] = comp.version
+        inner_where = (comp_loaded.path, line_of(comp_loaded.text, ("template",)))
+        inner = _inline(ws, comp.template, comp.uses, inner_where, (*chain, comp_name), used)
+        return inner.rstrip("\n")
+
+    return COMPONENT_CALL.sub(replace, text)
+
+
+def load_schema(ws: Any, schema: dict[str, Any] | None, loaded: Any) -> dict[str, Any] | None:
+    """An inline schema, or the file a lone ``$ref`` names (relative to the workspace root)."""
+    if schema is None:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and len(schema) == 1 and not ref.startswith("#"):
+        line = line_of_text(loaded.text, ref)
+        try:
+            data = ws.load_json(ref, referrer=loaded.path)
+        except UsageError as exc:
+            if exc.file == loaded.path and exc.line is None:
+                exc.line = line
+            raise
+        if not isinstance(data, dict):
+            raise UsageError(f"schema {ref!r} is not a JSON object", file=loaded.path, line=line)
+        return data
+    return schema

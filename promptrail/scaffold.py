@@ -1,0 +1,46 @@
+"""``promptrail init``: a new workspace that passes ``lint`` and ``lock --check`` at once."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from promptrail.errors import UsageError
+
+
+def _files(root: Any, prefix: str = "") -> list[tuple[str, bytes]]:
+    out = []
+    for item in sorted(root.iterdir(), key=lambda p: p.name):
+        rel = f"{prefix}{item.name}"
+        if item.is_dir():
+            if item.name != "__pycache__":
+                out += _files(item, rel + "/")
+        else:
+            out.append((rel, item.read_bytes()))
+    return out
+
+
+def init(target: str | Path) -> dict[str, Any]:
+    root = Path(target).resolve()
+    if (root / "promptrail.yaml").exists():
+        raise UsageError("a promptrail workspace already exists here",
+                         file=root / "promptrail.yaml")
+    written = []
+    for rel, data in _files(resources.files("promptrail") / "scaffold"):
+        dest = root / rel
+        if dest.exists():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        written.append(rel)
+    from promptrail import lock as locking
+    from promptrail.lock import write_lock
+    from promptrail.workspace import Workspace
+
+    ws = Workspace(root)
+    locking.lock(ws)
+    for env in ws.config.environments[1:]:
+        write_lock(ws.lock_path(env.name), env.name, {})
+    written += [f"environments/{e.name}.lock" for e in ws.config.environments]
+    return {"root": str(root), "files": written}

@@ -1,0 +1,189 @@
+"""The workspace: promptrail.yaml, prompts/, components/, suites/ and schemas/ under one root.
+
+Files are read from the working tree, or from a git commit (``ref``) when comparing with an
+older version. Every path a file refers to must stay inside the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from promptrail.errors import UsageError
+from promptrail.models import ComponentFile, Config, PromptFile, SuiteFile, validate_file
+from promptrail.yamlio import decode, load_mapping, parse, read_text
+
+CONFIG_FILE = "promptrail.yaml"
+
+
+@dataclass
+class Loaded:
+    """A validated file with its path (relative to the root) and text, for line lookups."""
+
+    path: str
+    text: str
+    model: Any
+
+
+class Workspace:
+    def __init__(self, root: str | Path = ".", ref: str | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.ref = ref
+        self._prompts: dict[str, Loaded] = {}
+        self._components: dict[str, Loaded] = {}
+        self._resolved: dict[str, Any] = {}
+        if ref is None and not (self.root / CONFIG_FILE).is_file():
+            raise UsageError(f"no {CONFIG_FILE} here; run `promptrail init` or pass -C DIR",
+                             file=self.root / CONFIG_FILE)
+
+    # -- reading files -------------------------------------------------------------------
+    def inside(self, rel: str, referrer: str | None = None) -> str:
+        """Normalise a workspace-relative path, refusing any that would leave the workspace."""
+        pure = PurePosixPath(rel.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts:
+            raise UsageError(f"path {rel!r} leaves the workspace", file=referrer)
+        if self.ref is None:
+            full = (self.root / pure).resolve()
+            if not full.is_relative_to(self.root):
+                raise UsageError(f"path {rel!r} leaves the workspace (through a link)",
+                                 file=referrer)
+        return str(pure)
+
+    def exists(self, rel: str) -> bool:
+        if self.ref is None:
+            return (self.root / rel).is_file()
+        return rel in self._git_files()
+
+    def read(self, rel: str) -> str:
+        if self.ref is None:
+            return read_text(self.root / rel, rel)
+        out = self._git("show", f"{self.ref}:./{rel}", binary=True)
+        if out is None:
+            raise UsageError(f"not in git at {self.ref}", file=rel)
+        return decode(out, rel)
+
+    def listdir(self, folder: str, suffix: str = ".yaml") -> list[str]:
+        if self.ref is None:
+            base = self.root / folder
+            return sorted(f"{folder}/{p.name}" for p in base.glob(f"*{suffix}") if p.is_file())
+        return sorted(f for f in self._git_files()
+                      if f.startswith(folder + "/") and f.count("/") == 1 and f.endswith(suffix))
+
+    def _git(self, *args: str, binary: bool = False) -> Any:
+        proc = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True)
+        if proc.returncode != 0:
+            return None
+        return proc.stdout if binary else proc.stdout.decode()
+
+    @cached_property
+    def _git_file_set(self) -> frozenset[str]:
+        out = self._git("ls-tree", "-r", "--name-only", self.ref or "HEAD") or ""
+        return frozenset(out.splitlines())
+
+    def _git_files(self) -> frozenset[str]:
+        return self._git_file_set
+
+    def load_yaml(self, rel: str) -> tuple[dict[str, Any], str]:
+        if self.ref is None:
+            return load_mapping(self.root / rel, rel)
+        text = self.read(rel)
+        data = parse(text, rel) or {}
+        if not isinstance(data, dict):
+            raise UsageError("expected a mapping at the top level", file=rel, line=1)
+        return data, text
+
+    def load_json(self, rel: str, referrer: str | None = None) -> Any:
+        rel = self.inside(rel, referrer)
+        if not self.exists(rel):
+            raise UsageError(f"schema file {rel!r} not found", file=referrer)
+        text = self.read(rel)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"invalid JSON: {exc.msg}", file=rel, line=exc.lineno) from None
+
+    # -- the files -------------------------------------------------------------------------
+    @cached_property
+    def config(self) -> Config:
+        data, text = self.load_yaml(CONFIG_FILE)
+        return validate_file(Config, data, text, CONFIG_FILE)
+
+    def prompt_names(self) -> list[str]:
+        return [PurePosixPath(p).stem for p in self.listdir("prompts")]
+
+    def component_names(self) -> list[str]:
+        return [PurePosixPath(p).stem for p in self.listdir("components")]
+
+    def prompt(self, name: str) -> Loaded:
+        if name not in self._prompts:
+            rel = f"prompts/{name}.yaml"
+            if not self.exists(rel):
+                raise UsageError(f"no prompt named {name!r}{_suggest(name, self.prompt_names())}",
+                                 file=rel)
+            self._prompts[name] = self._load(rel, PromptFile, name)
+        return self._prompts[name]
+
+    def component(self, name: str, referrer: str | None = None) -> Loaded:
+        if name not in self._components:
+            rel = f"components/{name}.yaml"
+            if not self.exists(rel):
+                raise UsageError(f"component {name!r} not found (expected {rel})", file=referrer)
+            self._components[name] = self._load(rel, ComponentFile, name)
+        return self._components[name]
+
+    def _load(self, rel: str, model: type, stem: str) -> Loaded:
+        data, text = self.load_yaml(rel)
+        obj = validate_file(model, data, text, rel)
+        if obj.name != stem:
+            from promptrail.yamlio import line_of
+
+            raise UsageError(f"name {obj.name!r} does not match the file name {stem!r}",
+                             file=rel, line=line_of(text, ("name",)))
+        return Loaded(rel, text, obj)
+
+    def prompts(self) -> list[Loaded]:
+        return [self.prompt(n) for n in self.prompt_names()]
+
+    def components(self) -> list[Loaded]:
+        return [self.component(n) for n in self.component_names()]
+
+    def suite(self, name: str) -> Loaded | None:
+        rel = f"suites/{name}.yaml"
+        if not self.exists(rel):
+            return None
+        data, text = self.load_yaml(rel)
+        suite = validate_file(SuiteFile, data, text, rel)
+        if suite.prompt != name:
+            raise UsageError(f"suite is for {suite.prompt!r} but the file is named for {name!r}",
+                             file=rel, line=1)
+        return Loaded(rel, text, suite)
+
+    def resolve(self, name: str) -> Any:
+        """The resolved prompt (components inlined, schemas loaded) with its content hash."""
+        if name not in self._resolved:
+            from promptrail.resolve import resolve
+
+            self._resolved[name] = resolve(self, name)
+        return self._resolved[name]
+
+    def lock_path(self, env: str) -> Path:
+        return self.root / "environments" / f"{env}.lock"
+
+    def store_path(self) -> Path:
+        import os
+
+        override = os.environ.get("PROMPTRAIL_DB")
+        if override:
+            return Path(override)
+        return self.root / self.config.store
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    import difflib
+
+    hint = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else ""
