@@ -211,6 +211,42 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@command("gate")
+def cmd_gate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from promptrail.orchestration import check_api, choose_mode, prefect_env
+    from promptrail.progress import Progress
+
+    root = Path(args.C).resolve()
+    mode = choose_mode(args.mode)
+    kwargs = dict(names=args.names or None, env=args.env, changed_since=args.changed_since,
+                  cache_mode=args.cache, keep_going=args.keep_going, actor=actor(args))
+    with Progress(enabled=not args.json) as progress:
+        if mode == "prefect":
+            prefect_env(root)
+            check_api()
+            from flows.gate import gate_flow
+
+            result = gate_flow(workspace=str(root), **kwargs)
+        else:
+            from promptrail.pipeline import run_gate
+
+            result = run_gate(str(root), progress=progress.callback(), **kwargs)
+    emit(args, result, lambda: _print_gate(result))
+    return {"passed": EXIT_OK, "failed": EXIT_CHECK_FAILED}.get(result["status"], 3)
+
+
+def _print_gate(result: dict[str, Any]) -> None:
+    for p in result["prompts"]:
+        say(f"{p['name']} {p['version']}: {p['status']}")
+        for g in p["gates"]:
+            say(f"  {g['gate']:<11} {g['status']:<8} {g['summary']}")
+    say(f"gate {result['status']}: run {result['run_id']} ({result['mode']}, cache "
+        f"{result['cache_mode']}) against {result['env']}; reports in "
+        f"{result.get('reports', {}).get('md', '-')}")
+
+
 # -- parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -253,6 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("lock", "resolve and write lockfiles; --check fails if any disagree")
     p.add_argument("--env", metavar="E")
     p.add_argument("--check", action="store_true")
+    p = verb("gate", "run the gate flow on candidates")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--env", metavar="E", help="target environment (default: the first gated)")
+    p.add_argument("--changed-since", metavar="REF", help="only prompts changed since a git ref")
+    p.add_argument("--cache", choices=["off", "read-write", "replay"],
+                   help="response cache mode (default: promptrail.yaml, else read-write)")
+    p.add_argument("--keep-going", action="store_true", help="run later gates after a failure")
+    p.add_argument("--mode", choices=["auto", "prefect", "in-process"], default="auto",
+                   help="auto: through Prefect when PREFECT_API_URL is set")
     for extra in EXTRA_VERBS:
         extra(verb)
     return parser

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -40,7 +41,13 @@ def _check_range(value: str) -> str:
     return value
 
 
-Version = Annotated[str, AfterValidator(_check_version)]
+def _as_text(value: Any) -> Any:
+    """YAML reads ``version: 1.4`` as a number; check it as the text the user wrote."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else value
+
+
+Version = Annotated[str, BeforeValidator(_as_text), AfterValidator(_check_version)]
 Range = Annotated[str, AfterValidator(_check_range)]
 
 

@@ -24,8 +24,8 @@ def parse_version(text: str) -> Version:
 
 
 _PART = re.compile(
-    r"^\s*(?P<op>\^|~|=|>=|<=|>|<)?\s*(?P<major>\d+|\*|x)(?:\.(?P<minor>\d+|\*|x))?"
-    r"(?:\.(?P<patch>\d+|\*|x))?(?P<rest>[-+][0-9A-Za-z.+-]*)?\s*$"
+    r"^\s*(?P<op>\^|~|=|>=|<=|>|<)?\s*(?P<major>\d+|\*)(?:\.(?P<minor>\d+|\*))?"
+    r"(?:\.(?P<patch>\d+|\*))?(?P<rest>[-+][0-9A-Za-z.+-]*)?\s*$"
 )
 
 
@@ -64,7 +64,7 @@ def parse_range(text: str) -> Range:
 def _bounds(m: re.Match[str], text: str) -> list[tuple[str, Version]]:
     op = m["op"] or "^"
     nums = [m["major"], m["minor"], m["patch"]]
-    wild = next((i for i, n in enumerate(nums) if n in ("*", "x")), None)
+    wild = next((i for i, n in enumerate(nums) if n == "*"), None)
     if wild is not None:
         if op not in ("^", "="):
             raise ValueError(f"{text!r}: a wildcard cannot follow {op!r}")

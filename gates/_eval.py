@@ -1,0 +1,25 @@
+"""What the eval-based gates share: getting the suite runs, and the verdict when they can't."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from promptrail.gating import GateContext, GateResult
+
+
+def candidate_or_verdict(ctx: GateContext, gate: str) -> tuple[Any, GateResult | None]:
+    """The candidate's suite run, or the result to return instead (no suite, provider down)."""
+    if not ctx.ws.exists(f"suites/{ctx.resolved.name}.yaml"):
+        return None, GateResult(gate, "skipped", summary=f"no suite for {ctx.resolved.name}")
+    run = ctx.candidate_eval()
+    verdict = operational(run, gate)
+    return run, verdict
+
+
+def operational(run: Any, gate: str) -> GateResult | None:
+    errors = run.operational_errors if run is not None else []
+    if not errors:
+        return None
+    return GateResult(gate, "error", summary=f"{len(errors)} of {run.total} calls failed "
+                      f"({run.role}): {errors[0].error}",
+                      details={"errors": [c.error for c in errors[:20]]})

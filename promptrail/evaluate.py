@@ -1,0 +1,233 @@
+"""Run a prompt's suite against its model: every case × repeat, concurrently, with assertions.
+
+One ``Evaluator`` serves a whole gate run: a single event loop on a background thread and a
+single ``ModelClient``, so per-provider concurrency limits hold across every prompt being
+gated at once, and callers on any thread (Prefect task workers included) simply block on
+``evaluate``. Results are memoised by content hash: the baseline's run is done once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptrail.errors import OperationalError, UsageError
+
+
+@dataclass
+class CaseRun:
+    case_id: str
+    repeat: int
+    vars: dict[str, Any]
+    status: str                      # passed | failed | error
+    output: str | None = None
+    error: str | None = None
+    must_pass: bool = False
+    latency_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost_usd: float | None = None
+    price_source: str | None = None
+    cached: bool = False
+    attempts: int = 0
+    assertions: list[dict[str, Any]] = field(default_factory=list)
+    operational: bool = False        # the error was the provider's or the cache's, not the case's
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+@dataclass
+class SuiteRun:
+    prompt: str
+    version: str
+    content_hash: str
+    role: str                        # candidate | baseline
+    threshold: float
+    repeat: int
+    cases: list[CaseRun]
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return len(self.cases)
+
+    @property
+    def pass_rate(self) -> float:
+        return sum(c.passed for c in self.cases) / self.total if self.cases else 0.0
+
+    @property
+    def operational_errors(self) -> list[CaseRun]:
+        return [c for c in self.cases if c.operational]
+
+    def metric_means(self) -> dict[str, float]:
+        """Mean score per assertion type that reports a score (deepeval metrics and the like)."""
+        sums: dict[str, list[float]] = {}
+        for case in self.cases:
+            for a in case.assertions:
+                if a.get("score") is not None and a.get("status") != "error":
+                    sums.setdefault(a["type"], []).append(float(a["score"]))
+        return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+class ProviderJudge:
+    """The judge model for LLM-judged metrics, called through the same provider layer."""
+
+    def __init__(self, client: Any, provider: str, model: str) -> None:
+        self.client, self.provider, self.model_name = client, provider, model
+
+    async def generate(self, prompt: str) -> str:
+        from promptrail.providers import ModelRequest
+
+        req = ModelRequest(self.provider, self.model_name,
+                           ({"role": "user", "content": prompt},), {"temperature": 0})
+        return str((await self.client.complete(req)).text)
+
+
+class Evaluator:
+    def __init__(self, ws: Any, cache_mode: str | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> None:
+        from promptrail.providers import ModelClient, ResponseCache
+
+        self.ws = ws
+        cfg = ws.config
+        self.cache_mode = cache_mode or cfg.cache.mode
+        cache = None if self.cache_mode == "off" else ResponseCache(ws.root / cfg.cache.path)
+        self.client = ModelClient(cfg.providers, cache=cache, mode=self.cache_mode)
+        self.judge = ProviderJudge(self.client, cfg.judge.provider, cfg.judge.name)
+        self.progress = progress
+        self._results: dict[tuple[str, str], SuiteRun] = {}
+        self._pending: dict[tuple[str, str], threading.Event] = {}
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="promptrail-eval",
+                                        daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        fut = asyncio.run_coroutine_threadsafe(self.client.aclose(), self._loop)
+        try:
+            fut.result(timeout=10)
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def peek(self, resolved: Any, role: str) -> SuiteRun | None:
+        """The suite run already done for this content, if any (no new calls)."""
+        return self._results.get((resolved.content_hash, role))
+
+    def evaluate(self, resolved: Any, role: str = "candidate", suite: Any = None) -> SuiteRun:
+        """The suite run for this content; concurrent callers for the same content share one."""
+        from promptrail.suites import load_suite
+
+        key = (resolved.content_hash, role)
+        with self._lock:
+            if key in self._results:
+                return self._results[key]
+            waiter = self._pending.get(key)
+            owner = waiter is None
+            if owner:
+                waiter = self._pending[key] = threading.Event()
+        assert waiter is not None
+        if not owner:
+            waiter.wait()
+            return self._results[key]
+        try:
+            suite = suite if suite is not None else load_suite(self.ws, resolved.name)
+            if suite is None:
+                raise UsageError(f"no suite for {resolved.name}",
+                                 file=f"suites/{resolved.name}.yaml")
+            fut = asyncio.run_coroutine_threadsafe(self._run(resolved, role, suite), self._loop)
+            result = fut.result()
+            self._results[key] = result
+            return result
+        finally:
+            waiter.set()
+            with self._lock:
+                self._pending.pop(key, None)
+
+    async def _run(self, resolved: Any, role: str, suite: Any) -> SuiteRun:
+        started = time.perf_counter()
+        jobs = [(case, r) for case in suite.cases for r in range(suite.repeat)]
+        done = 0
+        label = f"{resolved.name}@{resolved.version}" + ("" if role == "candidate" else
+                                                         f" ({role})")
+
+        async def one(case: Any, r: int) -> CaseRun:
+            nonlocal done
+            result = await self._case(resolved, case, r)
+            done += 1
+            if self.progress is not None:
+                self.progress(label, done, len(jobs))
+            return result
+
+        cases = await asyncio.gather(*(one(c, r) for c, r in jobs))
+        return SuiteRun(resolved.name, resolved.version, resolved.content_hash, role,
+                        suite.threshold, suite.repeat, list(cases),
+                        time.perf_counter() - started)
+
+    async def _case(self, resolved: Any, case: Any, repeat: int) -> CaseRun:
+        from promptrail.assertions import AssertionContext, run_assertions
+        from promptrail.providers import ModelRequest
+        from promptrail.render import render_messages, validate_vars
+
+        run = CaseRun(case.id, repeat, case.vars, "error", must_pass=case.must_pass)
+        try:
+            validate_vars(resolved, case.vars)
+            messages = render_messages(resolved, case.vars)
+        except UsageError as exc:
+            run.error = f"case {case.id}: {exc.message}"
+            return run
+        params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
+        request = ModelRequest(resolved.provider, resolved.model["name"], tuple(messages),
+                               params, sample=repeat)
+        try:
+            resp = await self.client.complete(request)
+        except OperationalError as exc:
+            run.error = f"case {case.id}: {exc.message}"
+            run.operational = True
+            return run
+        run.output, run.latency_ms = resp.text, resp.latency_ms
+        run.input_tokens, run.output_tokens = resp.input_tokens, resp.output_tokens
+        run.cached_tokens, run.cost_usd = resp.cached_tokens, resp.cost_usd
+        run.price_source, run.cached, run.attempts = resp.price_source, resp.cached, resp.attempts
+        user = [m["content"] for m in messages if m["role"] == "user"]
+        ctx = AssertionContext(output=resp.text, vars=case.vars,
+                               input_text=user[-1] if user else "",
+                               output_schema=resolved.output_schema,
+                               latency_ms=resp.latency_ms, cost_usd=resp.cost_usd,
+                               judge=self.judge)
+        try:
+            results = await run_assertions(case.assertions, ctx)
+        except OperationalError as exc:  # the judge model was unreachable
+            run.error = f"case {case.id}: judge: {exc.message}"
+            run.operational = True
+            return run
+        run.assertions = [_assertion_dict(a) for a in results]
+        statuses = {a.status for a in results}
+        run.status = "error" if "error" in statuses else (
+            "failed" if "failed" in statuses else "passed")
+        if run.status == "error":
+            run.error = "; ".join(f"{a.type}: {a.reason}" for a in results if a.status == "error")
+        return run
+
+
+def _assertion_dict(a: Any) -> dict[str, Any]:
+    return {"type": a.type, "status": a.status, "score": a.score, "threshold": a.threshold,
+            "reason": a.reason}

@@ -1,0 +1,98 @@
+"""Suites: the cases of a prompt's eval suite, with defaults and dataset rows merged in."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from promptrail.errors import UsageError
+from promptrail.models import Case
+from promptrail.yamlio import line_of
+
+
+@dataclass
+class SuiteCase:
+    id: str
+    vars: dict[str, Any]
+    assertions: list[Any]            # parsed promptrail.assertions objects
+    must_pass: bool = False
+    specs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Suite:
+    prompt: str
+    path: str
+    threshold: float
+    repeat: int
+    cases: list[SuiteCase]
+
+
+def load_suite(ws: Any, name: str) -> Suite | None:
+    loaded = ws.suite(name)
+    if loaded is None:
+        return None
+    model, path, text = loaded.model, loaded.path, loaded.text
+    from promptrail.assertions import parse_assertion
+
+    raw_cases: list[tuple[Case, str, int | None]] = [
+        (c, path, line_of(text, ("cases", i))) for i, c in enumerate(model.cases)]
+    if model.dataset:
+        rel = ws.inside(str(PurePosixPath(path).parent / model.dataset), path)
+        raw_cases += _dataset(ws, rel)
+    cases, seen = [], set()
+    for case, where, line in raw_cases:
+        if case.id in seen:
+            raise UsageError(f"case id {case.id!r} appears twice", file=where, line=line)
+        seen.add(case.id)
+        specs = list(model.defaults.assert_) + list(case.assert_)
+        assertions = []
+        for spec in specs:
+            try:
+                assertions.append(parse_assertion(spec, where))
+            except UsageError as exc:
+                exc.line = exc.line or line
+                raise
+        cases.append(SuiteCase(case.id, {**model.defaults.vars, **case.vars}, assertions,
+                               case.must_pass, specs))
+    return Suite(name, path, model.threshold, model.repeat, cases)
+
+
+def _dataset(ws: Any, rel: str) -> list[tuple[Case, str, int | None]]:
+    if not ws.exists(rel):
+        raise UsageError(f"dataset {rel!r} not found", file=rel)
+    text = ws.read(rel)
+    rows: list[tuple[dict[str, Any], int]] = []
+    if rel.endswith(".jsonl"):
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"invalid JSON: {exc.msg}", file=rel, line=n) from None
+            if not isinstance(row, dict):
+                raise UsageError("each line must be a JSON object", file=rel, line=n)
+            rows.append((row, n))
+    elif rel.endswith(".csv"):
+        for n, row in enumerate(csv.DictReader(io.StringIO(text)), 2):
+            case_id = row.pop("id", None) or f"row-{n - 1}"
+            rows.append(({"id": case_id, "vars": row}, n))
+    else:
+        raise UsageError("a dataset is .jsonl or .csv", file=rel)
+    out = []
+    for row, n in rows:
+        row.setdefault("id", f"row-{n}")
+        from pydantic import ValidationError
+
+        try:
+            out.append((Case.model_validate(row), rel, n))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise UsageError(f"{loc}: {err['msg']}", file=rel, line=n) from None
+    return out
