@@ -12,19 +12,11 @@ from typing import Any
 from promptrail.errors import UsageError
 from promptrail.gating import Gate, GateContext, GateResult
 from promptrail.resolve import COMPONENT_CALL, ResolveError
+from promptrail.secrets import PATTERNS as SECRET_PATTERNS
 from promptrail.yamlio import line_of, line_of_text
 
 DEFAULT_MAX_TOKENS = 4000
 
-SECRET_PATTERNS = [
-    ("OpenAI API key", re.compile(r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}")),
-    ("Anthropic API key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
-    ("AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}")),
-    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("private key", re.compile(r"-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY-----")),
-]
 JSON_WORD = re.compile(r"\bjson\b", re.IGNORECASE)
 COMPONENT_WORD = re.compile(r"\bcomponent\s*\(")
 
