@@ -1,0 +1,233 @@
+"""The deterministic assertion kinds."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from promptrail.assertions.base import Assertion, AssertionContext, AssertionResult, assertion
+
+FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", re.S)
+
+
+def parse_json(text: str) -> tuple[Any, bool]:
+    """The JSON in a model's output, and whether it had to be taken out of a code fence."""
+    m = FENCE.match(text)
+    if m:
+        return json.loads(m.group(1)), True
+    return json.loads(text), False
+
+
+def _values(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _short(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+@assertion("equals")
+@dataclass
+class Equals(Assertion):
+    value: Any = None
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        if isinstance(self.value, (dict, list)):
+            data, _ = parse_json(ctx.output)
+            return self.result(data == self.value, "output equals the expected JSON"
+                               if data == self.value else "output JSON differs from expected")
+        ok = ctx.output.strip() == str(self.value).strip()
+        return self.result(ok, "output equals the expected text" if ok else
+                           f"output {_short(ctx.output.strip())!r} != {_short(str(self.value))!r}")
+
+
+@assertion("contains")
+@dataclass
+class Contains(Assertion):
+    value: Any = None
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        missing = [v for v in _values(self.value) if v not in ctx.output]
+        return self.result(not missing, f"missing {missing}" if missing else "all present")
+
+
+@assertion("icontains")
+@dataclass
+class IContains(Assertion):
+    value: Any = None
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        low = ctx.output.lower()
+        missing = [v for v in _values(self.value) if v.lower() not in low]
+        return self.result(not missing, f"missing (any case) {missing}" if missing
+                           else "all present")
+
+
+@assertion("not-contains")
+@dataclass
+class NotContains(Assertion):
+    value: Any = None
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        found = [v for v in _values(self.value) if v in ctx.output]
+        return self.result(not found, f"output contains {found}" if found else "none present")
+
+
+@assertion("regex")
+@dataclass
+class Regex(Assertion):
+    value: str = ""
+
+    def check(self, ctx: AssertionContext) -> None:
+        try:
+            re.compile(self.value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        ok = re.search(self.value, ctx.output) is not None
+        return self.result(ok, f"/{self.value}/ {'matches' if ok else 'does not match'}")
+
+
+@assertion("is-json")
+@dataclass
+class IsJson(Assertion):
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        try:
+            _, fenced = parse_json(ctx.output)
+        except json.JSONDecodeError as exc:
+            return self.result(False, f"not JSON: {exc.msg} at line {exc.lineno} column "
+                               f"{exc.colno}")
+        return self.result(True, "valid JSON" + (" (inside a code fence)" if fenced else ""))
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def schema_errors(data: Any, schema: dict[str, Any]) -> list[str]:
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    out = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.path))[:3]:
+        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
+        out.append(f"{path}: {err.message}")
+    return out
+
+
+@assertion("json-schema")
+@dataclass
+class JsonSchema(Assertion):
+    value: dict[str, Any] | None = None
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        schema = self.value if self.value is not None else ctx.output_schema
+        if schema is None:
+            return AssertionResult(self.type, "error", None, None,
+                                   "no schema given and the prompt has no output_schema")
+        try:
+            data, _ = parse_json(ctx.output)
+        except json.JSONDecodeError as exc:
+            return self.result(False, f"not JSON: {exc.msg}")
+        errors = schema_errors(data, schema)
+        return self.result(not errors, "; ".join(errors) if errors else "conforms to the schema")
+
+
+_PATH_PART = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+|\*)\]|\[['\"]([^'\"]+)['\"]\]")
+
+
+def json_path(data: Any, path: str) -> list[Any]:
+    """Values at a simple JSONPath: ``$.a.b``, ``$.items[0].x``, ``$.items[*].x``, ``$['k']``."""
+    if not path.startswith("$"):
+        raise ValueError(f"a JSONPath starts with '$': {path!r}")
+    rest, nodes = path[1:], [data]
+    while rest:
+        m = _PATH_PART.match(rest)
+        if not m:
+            raise ValueError(f"unsupported JSONPath {path!r} at {rest!r}")
+        rest = rest[m.end():]
+        key, index = m.group(1) or m.group(3), m.group(2)
+        nxt: list[Any] = []
+        for node in nodes:
+            if key is not None:
+                if isinstance(node, dict) and key in node:
+                    nxt.append(node[key])
+            elif index == "*":
+                if isinstance(node, list):
+                    nxt.extend(node)
+            elif isinstance(node, list) and int(index) < len(node):
+                nxt.append(node[int(index)])
+        nodes = nxt
+    return nodes
+
+
+@assertion("json-path")
+@dataclass
+class JsonPath(Assertion):
+    path: str = "$"
+    value: Any = None
+
+    def check(self, ctx: AssertionContext) -> None:
+        json_path({}, self.path)
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        try:
+            data, _ = parse_json(ctx.output)
+        except json.JSONDecodeError as exc:
+            return self.result(False, f"not JSON: {exc.msg}")
+        found = json_path(data, self.path)
+        if not found:
+            return self.result(False, f"{self.path} not found")
+        wildcard = "*" in self.path
+        ok = all(v == self.value for v in found) if wildcard else found[0] == self.value
+        got = found if wildcard else found[0]
+        return self.result(ok, f"{self.path} is {got!r}" + ("" if ok else
+                                                             f", expected {self.value!r}"))
+
+
+@assertion("max-length")
+@dataclass
+class MaxLength(Assertion):
+    value: int = 0
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        n = len(ctx.output)
+        return self.result(n <= int(self.value), f"{n} characters (max {self.value})",
+                           threshold=float(self.value))
+
+
+@assertion("latency")
+@dataclass
+class Latency(Assertion):
+    threshold: float = 0.0
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        if ctx.latency_ms is None:
+            return AssertionResult(self.type, "error", None, self.threshold, "latency unknown")
+        ok = ctx.latency_ms <= float(self.threshold)
+        return self.result(ok, f"{ctx.latency_ms:.0f} ms (max {self.threshold:.0f} ms)",
+                           score=ctx.latency_ms, threshold=float(self.threshold))
+
+
+@assertion("cost")
+@dataclass
+class Cost(Assertion):
+    threshold: float = 0.0
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        if ctx.cost_usd is None:
+            return AssertionResult(self.type, "error", None, self.threshold,
+                                   "cost unknown: the price table does not know this model")
+        ok = ctx.cost_usd <= float(self.threshold)
+        return self.result(ok, f"${ctx.cost_usd:.6f} per call (max ${self.threshold})",
+                           score=ctx.cost_usd, threshold=float(self.threshold))
+
+
+__all__ = ["Contains", "Cost", "Equals", "IContains", "IsJson", "JsonPath", "JsonSchema",
+           "Latency", "MaxLength", "NotContains", "Regex", "json_path", "parse_json",
+           "schema_errors"]
