@@ -44,8 +44,8 @@ class Progress:
                     self._tasks[label] = self._bar.add_task(label, total=total)
                 self._bar.update(self._tasks[label], completed=done)
                 return
-            # plain lines: at 25% steps and at the end
-            step = max(1, total // 4)
+            # plain lines: at the end, and at 25% steps for large suites
+            step = total // 4 if total >= 100 else total
             if done == total or done // step > self._last.get(label, 0) // step:
                 self._last[label] = done
                 sys.stderr.write(f"{label}: {done}/{total} cases\n")

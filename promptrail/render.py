@@ -47,10 +47,15 @@ def render_messages(resolved: Any, variables: dict[str, Any],
     from jinja2 import TemplateError
     from jinja2.exceptions import SecurityError, UndefinedError
 
+    props = (resolved.input_schema or {}).get("properties", {}) or {}
+    # declared optional variables that were not given are None (or their schema default), so
+    # `{% if plan %}` works; names not declared at all stay undefined, which is an error
+    values = {k: (v.get("default") if isinstance(v, dict) else None) for k, v in props.items()}
+    values.update(variables)
     out = []
     for msg in resolved.messages:
         try:
-            text = _compile(msg["content"]).render(**variables)
+            text = _compile(msg["content"]).render(**values)
         except SecurityError as exc:
             raise UsageError(f"{resolved.name}: template blocked by the sandbox: {exc}",
                              file=where or resolved.path, kind="sandbox") from None

@@ -7,6 +7,7 @@ The SDK reads ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` itself.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import Any
 
 from promptrail.errors import UsageError
@@ -40,9 +41,23 @@ def make_client(settings: dict[str, Any]) -> Any:
     return anthropic.AsyncAnthropic(max_retries=0, timeout=float(settings.get("timeout", 60)))
 
 
+@lru_cache(maxsize=1)
+def _sdk_params() -> frozenset[str]:
+    import inspect
+
+    import anthropic
+
+    return frozenset(inspect.signature(anthropic.resources.messages.AsyncMessages.create)
+                     .parameters)
+
+
 async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int], str]:
-    resp = await client.messages.create(
-        **payload(request.model, request.messages, request.params))
+    body = payload(request.model, request.messages, request.params)
+    # SDK 2.x no longer names sampling parameters such as temperature; the wire protocol
+    # still takes them, so whatever the SDK does not name travels in extra_body
+    known = _sdk_params()
+    extra = {k: body.pop(k) for k in list(body) if k not in known}
+    resp = await client.messages.create(**body, **({"extra_body": extra} if extra else {}))
     text = "".join(getattr(block, "text", "") for block in resp.content)
     u = resp.usage
     return text, {
