@@ -84,20 +84,15 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     try:
         resolved = ws.resolve(name)
     except ResolveError as exc:
-        rule = {"resolve": "missing-component"}.get(exc.kind, exc.kind)
+        rule = exc.kind
         hints = {
+            "missing-component": "create the component file or fix the name",
             "undeclared-component": "add it to `uses` with a version range",
             "component-cycle": "break the cycle between the components",
             "component-range": "widen the range in `uses` or pin a matching component version",
         }
         out.append(Finding(rule, "error", str(exc.file or path), exc.line, exc.message,
                            hints.get(exc.kind, "check the component name"), name))
-        return out
-    except UsageError as exc:
-        if "component" not in exc.message or "not found" not in exc.message:
-            raise
-        out.append(Finding("missing-component", "error", str(exc.file or path), exc.line,
-                           exc.message, "create the component file or fix the name", name))
         return out
 
     # templates: syntax and variables

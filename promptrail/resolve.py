@@ -95,6 +95,10 @@ def _inline(ws: Any, text: str, uses: dict[str, str], where: tuple[str, int | No
             cycle = " -> ".join((*chain, comp_name))
             raise ResolveError(f"component cycle: {cycle}", file=file, line=line,
                                kind="component-cycle")
+        if not ws.exists(f"components/{comp_name}.yaml"):
+            raise ResolveError(f"component {comp_name!r} not found (expected "
+                               f"components/{comp_name}.yaml)", file=file, line=line,
+                               kind="missing-component")
         comp_loaded = ws.component(comp_name, referrer=file)
         comp = comp_loaded.model
         rng = semver.parse_range(uses[comp_name])
