@@ -14,6 +14,12 @@ TESTS = Path(__file__).parent
 REPO = TESTS.parent
 sys.path.insert(0, str(TESTS))
 
+# Session-wide, before anything imports deepeval or prefect: they read these once and cache.
+os.environ["DEEPEVAL_TELEMETRY_OPT_OUT"] = "1"
+os.environ["DEEPEVAL_DISABLE_DOTENV"] = "1"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
@@ -23,10 +29,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
             monkeypatch.delenv(key, raising=False)
     scratch = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("PREFECT_HOME", str(scratch / "prefect-home"))
-    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    monkeypatch.setenv("DO_NOT_TRACK", "1")
-    monkeypatch.setenv("DEEPEVAL_TELEMETRY_OPT_OUT", "1")
-    monkeypatch.setenv("DEEPEVAL_DISABLE_DOTENV", "1")
     monkeypatch.setenv("PROMPTRAIL_ACTOR", "tester@example.com")
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Tester")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "tester@example.com")
