@@ -1,78 +1,74 @@
-"""Anthropic messages through the official SDK (imported only when a call is made).
+"""Anthropic messages through the official SDK (imported only when a client is made).
 
-System messages go to the top-level ``system`` field; ``max_tokens`` is required by the API.
-The SDK reads ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` itself.
+System messages go to the top-level ``system`` string; ``max_tokens`` is required by the API
+(1024 when the prompt does not say); OpenAI's ``stop`` becomes ``stop_sequences``. The
+sampling parameters ``temperature``, ``top_p`` and ``top_k`` are left out: API version
+2026-10-21, which SDK 2.x sends, rejects them with HTTP 400 at any value, and the SDK no
+longer takes them. ``render`` shows the body without them. The SDK reads
+``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` itself (the base URL without ``/v1``).
 """
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from promptrail.errors import UsageError
 from promptrail.providers.base import Failure, ModelRequest
-from promptrail.providers.openai import _retry_after, _safe_message
+from promptrail.providers.openai import classify_sdk, sdk_kwargs
 
+KEY_ENV = "ANTHROPIC_API_KEY"
 DEFAULT_MAX_TOKENS = 1024
+DROPPED = frozenset({"temperature", "top_p", "top_k"})
 
 
-def payload(model: str, messages: list[dict[str, str]] | tuple[dict[str, str], ...],
-            params: dict[str, Any]) -> dict[str, Any]:
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+def payload(model: str, messages: Iterable[Mapping[str, str]],
+            params: Mapping[str, Any]) -> dict[str, Any]:
+    """The messages.create request body."""
+    messages = list(messages)
     body: dict[str, Any] = {"model": model, "max_tokens": DEFAULT_MAX_TOKENS}
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
     if system:
         body["system"] = system
     body["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages
                         if m["role"] != "system"]
     for key, value in params.items():
-        if value is None:
+        if value is None or key in DROPPED:
             continue
-        body["stop_sequences" if key == "stop" else key] = value
+        if key == "stop":            # OpenAI's name; a string or a list there
+            body["stop_sequences"] = [value] if isinstance(value, str) else list(value)
+        else:
+            body[key] = value
     return body
 
 
-def make_client(settings: dict[str, Any]) -> Any:
-    if not os.environ.get("ANTHROPIC_API_KEY"):
-        raise UsageError("ANTHROPIC_API_KEY is not set: live calls need a key; use --cache "
-                         "replay to run on recorded responses", kind="credentials")
+def make_client(settings: Mapping[str, Any]) -> Any:
+    if not (os.environ.get(KEY_ENV) or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+        raise UsageError(f"{KEY_ENV} is not set: live calls need a key; use --cache replay "
+                         "to run on recorded responses", kind="credentials")
     import anthropic
 
     return anthropic.AsyncAnthropic(max_retries=0, timeout=float(settings.get("timeout", 60)))
 
 
-@lru_cache(maxsize=1)
-def _sdk_params() -> frozenset[str]:
-    import inspect
-
-    import anthropic
-
-    return frozenset(inspect.signature(anthropic.resources.messages.AsyncMessages.create)
-                     .parameters)
-
-
 async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int], str]:
-    body = payload(request.model, request.messages, request.params)
-    # SDK 2.x no longer names sampling parameters such as temperature; the wire protocol
-    # still takes them, so whatever the SDK does not name travels in extra_body
-    known = _sdk_params()
-    extra = {k: body.pop(k) for k in list(body) if k not in known}
-    resp = await client.messages.create(**body, **({"extra_body": extra} if extra else {}))
-    text = "".join(getattr(block, "text", "") for block in resp.content)
+    create = client.messages.create
+    resp = await create(**sdk_kwargs(create, payload(request.model, request.messages,
+                                                      request.params)))
+    text = "".join(getattr(block, "text", "") or "" for block in resp.content
+                   if getattr(block, "type", "") == "text")
     u = resp.usage
-    return text, {
-        "input_tokens": u.input_tokens,
-        "output_tokens": u.output_tokens,
-        "cached_tokens": getattr(u, "cache_read_input_tokens", 0) or 0,
-    }, resp.model or request.model
+    read = int(getattr(u, "cache_read_input_tokens", 0) or 0)
+    write = int(getattr(u, "cache_creation_input_tokens", 0) or 0)
+    # Anthropic counts cache reads and writes apart from input_tokens; promptrail (like
+    # genai-prices and OpenAI) counts all input, cached_tokens being part of it.
+    return text, {"input_tokens": int(u.input_tokens) + read + write,
+                  "output_tokens": int(u.output_tokens), "cached_tokens": read}, \
+        resp.model or request.model
 
 
 def classify(exc: Exception) -> Failure | None:
     import anthropic
 
-    if isinstance(exc, anthropic.APIStatusError):
-        return Failure(exc.status_code, _retry_after(exc.response.headers),
-                       _safe_message(exc))
-    if isinstance(exc, (anthropic.APITimeoutError, anthropic.APIConnectionError)):
-        return Failure(None, None, type(exc).__name__)
-    return None
+    return classify_sdk(exc, anthropic)

@@ -1,28 +1,43 @@
-"""The provider layer: requests, responses, the cache, and the one retry policy.
+"""The provider layer: requests, responses, and the one retry policy.
 
 ``ModelClient.complete`` is the only way promptrail calls a model. It answers from the cache
 when it can (``replay`` answers only from it), limits concurrency per provider, and retries
-transient failures (429, 5xx, timeouts, dropped connections) with exponential backoff and
-full jitter, honouring ``retry-after``. The SDKs' own retries are off so attempts are counted
-here. An API key never appears in an error, the cache or the store.
+transient failures (408, 409, 429, 5xx, timeouts, dropped connections) with exponential
+backoff and full jitter, honouring ``retry-after``. The SDKs' own retries are off, so every
+attempt is counted here. An API key never appears in an error, the cache or the store.
+
+A provider is a module with ``payload(model, messages, params)``, ``make_client(settings)``,
+``async call(client, request) -> (text, usage, model)`` and ``classify(exc) -> Failure | None``.
+The built-ins are ``openai`` and ``anthropic``; others register under the
+``promptrail.providers`` entry-point group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from promptrail.errors import OperationalError
+from promptrail.errors import OperationalError, UsageError
 from promptrail.hashing import content_hash
 
-RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
-DEFAULTS = {"openai": {"concurrency": 16}, "anthropic": {"concurrency": 8}}
-SETTINGS = {"concurrency": 8, "timeout": 60.0, "max_attempts": 4, "backoff": 0.5,
-            "max_backoff": 8.0}
+if TYPE_CHECKING:
+    from promptrail.providers.cache import ResponseCache
+
+BUILTIN = {"openai": "promptrail.providers.openai",
+           "anthropic": "promptrail.providers.anthropic"}
+DEFAULTS: dict[str, dict[str, Any]] = {"openai": {"concurrency": 16},
+                                       "anthropic": {"concurrency": 8}}
+SETTINGS: dict[str, Any] = {"concurrency": 8, "timeout": 60.0, "max_attempts": 4,
+                            "backoff": 0.5, "max_backoff": 8.0}
+MODES = ("off", "read-write", "replay")
+# Environment variables whose values are scrubbed from every error message.
+KEY_ENVS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -44,7 +59,7 @@ class ModelRequest:
 @dataclass
 class ModelResponse:
     text: str
-    input_tokens: int
+    input_tokens: int         # all input tokens, cached ones included (as genai-prices counts)
     output_tokens: int
     cached_tokens: int
     latency_ms: float
@@ -52,49 +67,117 @@ class ModelResponse:
     price_source: str
     model: str
     cached: bool = False
-    attempts: int = 1
+    attempts: int = 1         # HTTP attempts made; 0 when served from the cache
 
 
 class ProviderError(OperationalError):
-    def __init__(self, message: str, kind: str = "provider") -> None:
+    """A provider call failed for good: retries spent, or an error not worth retrying."""
+
+    def __init__(self, message: str, kind: str = "provider", *, provider: str | None = None,
+                 status: int | None = None, attempts: int = 0) -> None:
         super().__init__(message, kind=kind)
+        self.provider, self.status, self.attempts = provider, status, attempts
 
 
 class CacheMiss(OperationalError):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, key: str = "") -> None:
         super().__init__(message, kind="cache-miss")
+        self.key = key
 
 
 @dataclass
 class Failure:
     """What a provider module reports about a failed call, without the SDK's types."""
 
-    status: int | None            # HTTP status, None for connection errors and timeouts
-    retry_after: float | None
+    status: int | None            # HTTP status; None for connection errors and timeouts
+    retry_after: float | None     # seconds, from retry-after-ms / retry-after
     message: str
+    retryable: bool | None = None  # None: decide from the status
+
+    def __post_init__(self) -> None:
+        if self.retryable is None:
+            s = self.status
+            self.retryable = s is None or s in (408, 409, 429) or s >= 500
+
+
+def scrub(text: str, extra: tuple[str, ...] = ()) -> str:
+    """The text without any API key in use (by value) or anything shaped like one."""
+    from promptrail.secrets import REDACTED, redact
+
+    for secret in (*(os.environ.get(k, "") for k in KEY_ENVS), *extra):
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, REDACTED)
+    return str(redact(text))
+
+
+def backoff_delay(attempt: int, settings: dict[str, Any], retry_after: float | None) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+    cap = float(settings["max_backoff"])
+    if retry_after is not None and retry_after >= 0:
+        return min(retry_after, cap)
+    return random.uniform(0, min(cap, float(settings["backoff"]) * 2 ** (attempt - 1)))
+
+
+def provider_module(name: str) -> ModuleType:
+    if name in BUILTIN:
+        return importlib.import_module(BUILTIN[name])
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="promptrail.providers", name=name):
+        module = ep.load()
+        if isinstance(module, ModuleType):
+            return module
+    raise UsageError(f"unknown provider {name!r} (known: {', '.join(sorted(BUILTIN))})")
+
+
+def _checked(provider: str, settings: Any) -> dict[str, Any]:
+    """One provider's settings from promptrail.yaml, numbers checked; unset ones dropped."""
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        raise UsageError(f"providers.{provider}: expected a mapping of settings",
+                         file="promptrail.yaml")
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key in SETTINGS:
+            kind = int if key in ("concurrency", "max_attempts") else float
+            try:
+                value = kind(value)
+                if value < (1 if kind is int else 0):
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise UsageError(f"providers.{provider}.{key}: expected a "
+                                 f"{'positive whole' if kind is int else 'non-negative'} number, "
+                                 f"got {value!r}", file="promptrail.yaml") from None
+        out[key] = value
+    return out
 
 
 class ModelClient:
     def __init__(self, providers: dict[str, dict[str, Any]] | None = None,
-                 cache: Any = None, mode: str = "read-write") -> None:
-        if mode not in ("off", "read-write", "replay"):
-            raise ValueError(f"unknown cache mode {mode!r}")
-        self.settings = {name: {**SETTINGS, **DEFAULTS.get(name, {}), **(providers or {}).get(
-            name, {})} for name in set(DEFAULTS) | set(providers or {})}
+                 cache: ResponseCache | None = None, mode: str = "read-write") -> None:
+        if mode not in MODES:
+            raise UsageError(f"unknown cache mode {mode!r} (use one of: {', '.join(MODES)})")
+        if mode == "replay" and cache is None:
+            raise UsageError("cache mode replay needs a response cache")
+        configured = {k: _checked(k, v) for k, v in (providers or {}).items()}
+        self.settings = {name: {**SETTINGS, **DEFAULTS.get(name, {}), **configured.get(name, {})}
+                         for name in set(DEFAULTS) | set(configured)}
         self.cache = cache if mode != "off" else None
         self.mode = mode
         self._clients: dict[str, Any] = {}
         self._sems: dict[str, asyncio.Semaphore] = {}
-        self.stats = {"calls": 0, "cache_hits": 0, "retries": 0, "failures": 0}
-
-    def _module(self, provider: str) -> Any:
-        try:
-            return importlib.import_module(f"promptrail.providers.{provider}")
-        except ModuleNotFoundError:
-            raise ProviderError(f"unknown provider {provider!r}") from None
+        # calls: HTTP attempts sent; retries: attempts after a failed one; failures: requests
+        # that ended in ProviderError; cache_hits: requests answered from the cache.
+        self.stats: dict[str, int] = {"calls": 0, "cache_hits": 0, "retries": 0, "failures": 0}
 
     def _settings(self, provider: str) -> dict[str, Any]:
-        return self.settings.get(provider) or {**SETTINGS}
+        s = self.settings.get(provider)
+        if s is None:
+            s = self.settings[provider] = {**SETTINGS}
+        return s
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         from promptrail.providers.pricing import price
@@ -104,73 +187,78 @@ class ModelClient:
             hit = self.cache.get(key)
             if hit is not None:
                 self.stats["cache_hits"] += 1
+                cached_tokens = int(hit.get("cached_tokens", 0))
                 cost, source = price(request.provider, request.model, hit["input_tokens"],
-                                     hit["output_tokens"], hit.get("cached_tokens", 0))
+                                     hit["output_tokens"], cached_tokens)
                 return ModelResponse(hit["text"], hit["input_tokens"], hit["output_tokens"],
-                                     hit.get("cached_tokens", 0), hit.get("latency_ms", 0.0),
-                                     cost, source, hit.get("model", request.model), cached=True,
+                                     cached_tokens, float(hit.get("latency_ms", 0.0)), cost,
+                                     source, hit.get("model") or request.model, cached=True,
                                      attempts=0)
         if self.mode == "replay":
-            raise CacheMiss(f"no recorded response for this {request.provider}/{request.model} "
-                            f"request ({key[:19]}…) and the cache mode is replay")
-        module = self._module(request.provider)
+            raise CacheMiss(f"no recorded response for {request.provider}/{request.model} "
+                            f"request {key} and the cache mode is replay: record it with "
+                            "--cache read-write", key)
+        module = provider_module(request.provider)
         settings = self._settings(request.provider)
         sem = self._sems.get(request.provider)
         if sem is None:
-            sem = self._sems[request.provider] = asyncio.Semaphore(int(settings["concurrency"]))
+            sem = self._sems[request.provider] = asyncio.Semaphore(settings["concurrency"])
         async with sem:
             text, usage, model, latency, attempts = await self._call(module, request, settings)
+        cached_tokens = int(usage.get("cached_tokens", 0))
         cost, source = price(request.provider, request.model, usage["input_tokens"],
-                             usage["output_tokens"], usage.get("cached_tokens", 0))
+                             usage["output_tokens"], cached_tokens)
         response = ModelResponse(text, usage["input_tokens"], usage["output_tokens"],
-                                 usage.get("cached_tokens", 0), latency, cost, source, model,
-                                 attempts=attempts)
+                                 cached_tokens, latency, cost, source, model, attempts=attempts)
         if self.cache is not None:
             self.cache.put(key, request, response)
         return response
 
-    async def _call(self, module: Any, request: ModelRequest,
+    async def _call(self, module: ModuleType, request: ModelRequest,
                     settings: dict[str, Any]) -> tuple[str, dict[str, int], str, float, int]:
         client = self._clients.get(request.provider)
         if client is None:
             client = self._clients[request.provider] = module.make_client(settings)
-        attempts_allowed = max(1, int(settings["max_attempts"]))
-        delay = float(settings["backoff"])
-        last: Failure | None = None
-        for attempt in range(1, attempts_allowed + 1):
+        allowed = max(1, int(settings["max_attempts"]))
+        attempt = 0
+        while True:
+            attempt += 1
             self.stats["calls"] += 1
             started = time.perf_counter()
             try:
                 text, usage, model = await module.call(client, request)
                 return text, usage, model, (time.perf_counter() - started) * 1000, attempt
-            except Exception as exc:  # noqa: BLE001 - classified by the provider module
+            except Exception as exc:  # noqa: BLE001 - the provider module classifies it
                 failure = module.classify(exc)
                 if failure is None:
                     raise
-                last = failure
-            if last.status is not None and last.status not in RETRYABLE:
-                break
-            if attempt == attempts_allowed:
-                break
+            if not failure.retryable or attempt >= allowed:
+                self.stats["failures"] += 1
+                raise self._error(request, failure, attempt, client) from None
             self.stats["retries"] += 1
-            wait = random.uniform(0, min(delay, float(settings["max_backoff"])))
-            if last.retry_after is not None:
-                wait = min(max(wait, last.retry_after), float(settings["max_backoff"]))
-            await asyncio.sleep(wait)
-            delay *= 2
-        self.stats["failures"] += 1
-        assert last is not None
-        what = f"HTTP {last.status}" if last.status is not None else "no answer"
-        if last.status in (401, 403):
-            raise ProviderError(f"authentication failed for {request.provider} ({what}): "
-                                "check the API key")
-        raise ProviderError(f"{request.provider} {request.model}: {what} after {attempt} "
-                            f"attempt{'s' if attempt > 1 else ''}: {last.message}")
+            await asyncio.sleep(backoff_delay(attempt, settings, failure.retry_after))
+
+    @staticmethod
+    def _error(request: ModelRequest, failure: Failure, attempts: int,
+               client: Any) -> ProviderError:
+        what = f"HTTP {failure.status}" if failure.status is not None else "no response"
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        keys = tuple(str(v) for v in (getattr(client, "api_key", None),
+                                      getattr(client, "auth_token", None)) if v)
+        detail = scrub(failure.message, keys)
+        if failure.status in (401, 403):
+            env = getattr(provider_module(request.provider), "KEY_ENV", "the API key")
+            msg = (f"authentication failed for {request.provider} ({what}) after {tries}: "
+                   f"check {env}: {detail}")
+        else:
+            msg = f"{request.provider} {request.model}: {what} after {tries}: {detail}"
+        return ProviderError(msg, provider=request.provider, status=failure.status,
+                             attempts=attempts)
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
             try:
                 await client.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
-        self._clients.clear()

@@ -1,20 +1,25 @@
-"""OpenAI chat completions through the official SDK (imported only when a call is made).
+"""OpenAI chat completions through the official SDK (imported only when a client is made).
 
 The SDK reads ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` itself, so any server that speaks the
-wire protocol works.
+wire protocol works. ``payload`` is what ``promptrail render`` shows; it imports nothing heavy.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from promptrail.errors import UsageError
 from promptrail.providers.base import Failure, ModelRequest
 
+KEY_ENV = "OPENAI_API_KEY"
 
-def payload(model: str, messages: list[dict[str, str]] | tuple[dict[str, str], ...],
-            params: dict[str, Any]) -> dict[str, Any]:
+
+def payload(model: str, messages: Iterable[Mapping[str, str]],
+            params: Mapping[str, Any]) -> dict[str, Any]:
+    """The chat.completions request body."""
     body: dict[str, Any] = {"model": model,
                             "messages": [{"role": m["role"], "content": m["content"]}
                                          for m in messages]}
@@ -22,9 +27,9 @@ def payload(model: str, messages: list[dict[str, str]] | tuple[dict[str, str], .
     return body
 
 
-def make_client(settings: dict[str, Any]) -> Any:
-    if not os.environ.get("OPENAI_API_KEY"):
-        raise UsageError("OPENAI_API_KEY is not set: live calls need a key; use --cache replay "
+def make_client(settings: Mapping[str, Any]) -> Any:
+    if not os.environ.get(KEY_ENV):
+        raise UsageError(f"{KEY_ENV} is not set: live calls need a key; use --cache replay "
                          "to run on recorded responses", kind="credentials")
     import openai
 
@@ -32,29 +37,57 @@ def make_client(settings: dict[str, Any]) -> Any:
 
 
 async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int], str]:
-    resp = await client.chat.completions.create(
-        **payload(request.model, request.messages, request.params))
+    create = client.chat.completions.create
+    resp = await create(**sdk_kwargs(create, payload(request.model, request.messages,
+                                                      request.params)))
     usage = resp.usage
-    details = getattr(usage, "prompt_tokens_details", None) if usage else None
-    return (resp.choices[0].message.content or "", {
-        "input_tokens": usage.prompt_tokens if usage else 0,
-        "output_tokens": usage.completion_tokens if usage else 0,
-        "cached_tokens": (getattr(details, "cached_tokens", 0) or 0) if details else 0,
-    }, resp.model or request.model)
+    details = getattr(usage, "prompt_tokens_details", None)
+    text = resp.choices[0].message.content if resp.choices else None
+    return text or "", {
+        "input_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+        "output_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+        "cached_tokens": int(getattr(details, "cached_tokens", 0) or 0),
+    }, resp.model or request.model
+
+
+def sdk_kwargs(method: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """The body as keyword arguments of an SDK method: what it does not name (a newer API
+    parameter, say) travels in ``extra_body`` instead of failing with a TypeError."""
+    names = _parameters(getattr(method, "__func__", method))
+    kwargs = {k: v for k, v in body.items() if k in names}
+    extra = {k: v for k, v in body.items() if k not in names}
+    if extra:
+        kwargs["extra_body"] = extra
+    return kwargs
+
+
+@lru_cache(maxsize=16)
+def _parameters(func: Any) -> frozenset[str]:
+    import inspect
+
+    return frozenset(inspect.signature(func).parameters) - {"extra_body", "extra_headers",
+                                                           "extra_query", "timeout"}
 
 
 def classify(exc: Exception) -> Failure | None:
     import openai
 
-    if isinstance(exc, openai.APIStatusError):
-        return Failure(exc.status_code, _retry_after(exc.response.headers),
-                       _safe_message(exc))
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+    return classify_sdk(exc, openai)
+
+
+def classify_sdk(exc: Exception, sdk: Any) -> Failure | None:
+    """Shared by both SDKs: they are generated from the same template."""
+    if isinstance(exc, sdk.APIStatusError):
+        return Failure(exc.status_code, retry_after(exc.response.headers), error_message(exc))
+    if isinstance(exc, sdk.APIConnectionError):      # APITimeoutError is one of these
         return Failure(None, None, type(exc).__name__)
+    if isinstance(exc, sdk.APIError):                # e.g. a response that does not parse
+        return Failure(None, None, f"{type(exc).__name__}: {exc}", retryable=False)
     return None
 
 
-def _retry_after(headers: Any) -> float | None:
+def retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds; HTTP dates ignored)."""
     try:
         if headers.get("retry-after-ms"):
             return float(headers["retry-after-ms"]) / 1000
@@ -65,11 +98,11 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
-def _safe_message(exc: Exception) -> str:
-    from promptrail.secrets import redact
-
+def error_message(exc: Exception) -> str:
+    """The API's own error message, short; keys are scrubbed by the caller."""
     body = getattr(exc, "body", None)
-    msg = body.get("message") if isinstance(body, dict) else None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        msg = body["error"].get("message")
-    return str(redact(str(msg or getattr(exc, "message", "") or type(exc).__name__)))[:300]
+    msg: Any = None
+    if isinstance(body, dict):
+        err = body.get("error")
+        msg = err.get("message") if isinstance(err, dict) else body.get("message")
+    return str(msg or getattr(exc, "message", "") or type(exc).__name__)[:300]

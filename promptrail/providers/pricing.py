@@ -2,11 +2,22 @@
 
 An unknown model has no price (``None``), never a zero one. The table's name and version go
 with every cost so a figure can be traced to the prices it was computed with.
+
+Token counts follow genai-prices (and OpenAI): ``input_tokens`` counts all input, and
+``cached_tokens`` (cache reads) is the part of it billed at the cache-read rate.
+
+``calc_price`` costs about 0.1 ms, which adds up over thousands of cached responses, so a
+model whose price is linear in tokens (checked once) is priced from per-token rates; a tiered
+one (long-context surcharges) goes through ``calc_price`` every time.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
+
+_PROBE = 1000           # tokens: below any tier threshold
+_FAR = 1_000_000        # tokens: above every tier threshold
 
 
 @lru_cache(maxsize=1)
@@ -16,32 +27,43 @@ def source() -> str:
     return f"genai-prices {version('genai-prices')}"
 
 
-@lru_cache(maxsize=4096)
-def _unit_prices(provider: str, model: str) -> tuple[float, float, float] | None:
-    """USD for one input, one output and one cached-input token, or None if unknown."""
+def _calc(provider: str, model: str, **usage: int) -> float:
     from genai_prices import Usage, calc_price
 
+    return float(calc_price(Usage(**usage), model_ref=model, provider_id=provider).total_price)
+
+
+@lru_cache(maxsize=1024)
+def _rates(provider: str, model: str) -> tuple[float, float, float] | None | bool:
+    """Per-token (input, output, cache read) USD; None if unknown; False if not linear."""
     try:
-        full = calc_price(Usage(input_tokens=1_000_000, output_tokens=0), model_ref=model,
-                          provider_id=provider)
-        out = calc_price(Usage(input_tokens=0, output_tokens=1_000_000), model_ref=model,
-                         provider_id=provider)
-        cached = calc_price(Usage(input_tokens=1_000_000, cache_read_tokens=1_000_000),
-                            model_ref=model, provider_id=provider)
+        inp = _calc(provider, model, input_tokens=_PROBE)
+        out = _calc(provider, model, output_tokens=_PROBE)
+        read = _calc(provider, model, input_tokens=_PROBE, cache_read_tokens=_PROBE)
+        far = (_calc(provider, model, input_tokens=_FAR), _calc(provider, model,
+               output_tokens=_FAR), _calc(provider, model, input_tokens=_FAR,
+                                          cache_read_tokens=_FAR))
     except LookupError:
         return None
-    except Exception:  # noqa: BLE001 - the library raises its own types for unknown models
-        return None
-    per_in = float(full.total_price) / 1e6
-    return per_in, float(out.total_price) / 1e6, float(cached.total_price) / 1e6
+    scale = _FAR / _PROBE
+    if any(abs(f - p * scale) > 1e-9 * max(1.0, f) for f, p in zip(far, (inp, out, read),
+                                                                    strict=True)):
+        return False
+    return inp / _PROBE, out / _PROBE, read / _PROBE
 
 
 def price(provider: str, model: str, input_tokens: int, output_tokens: int,
           cached_tokens: int = 0) -> tuple[float | None, str]:
-    unit = _unit_prices(provider, model)
-    if unit is None:
+    """(USD or None when the table does not know the model, the table's name and version)."""
+    rates: Any = _rates(provider, model)
+    if rates is None:
         return None, source()
-    per_in, per_out, per_cached = unit
-    fresh = max(0, input_tokens - cached_tokens)
-    cost = fresh * per_in + cached_tokens * per_cached + output_tokens * per_out
+    cached = min(max(0, cached_tokens), max(0, input_tokens))
+    if rates is False:
+        usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+        if cached:
+            usage["cache_read_tokens"] = cached
+        return _calc(provider, model, **usage), source()
+    per_in, per_out, per_read = rates
+    cost = (input_tokens - cached) * per_in + cached * per_read + output_tokens * per_out
     return cost, source()
