@@ -1,0 +1,97 @@
+"""The same gate flow through a real Prefect server: a flow run, tasks per prompt and gate,
+and the same rows in the store as the in-process run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from promptrail.store import Store
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "DO_NOT_TRACK": "1"}
+    env.pop("PREFECT_API_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
+                               "127.0.0.1", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        server.kill()
+        pytest.fail("the Prefect server did not start in 90 s")
+    yield url, home
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def run_gate(example: Path, db: Path, extra_env: dict[str, str]) -> dict:
+    env = {**os.environ, "PROMPTRAIL_DB": str(db), **extra_env}
+    proc = subprocess.run([sys.executable, "-m", "promptrail.cli", "-C", str(example), "gate",
+                           "--json", "--cache", "replay"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    return json.loads(proc.stdout)
+
+
+def rows(db: Path) -> set[tuple]:
+    store = Store(db)
+    gates = store.query("SELECT prompt, version, content_hash, gate, status, score "
+                        "FROM gate_results")[1]
+    cases = store.query("SELECT prompt, case_id, passed, output FROM case_results")[1]
+    return set(gates) | set(cases)
+
+
+def test_prefect_mode_records_what_in_process_records(example: Path, tmp_path: Path,
+                                                       prefect_api) -> None:
+    url, home = prefect_api
+    plain = run_gate(example, tmp_path / "plain.duckdb", {})
+    flowed = run_gate(example, tmp_path / "prefect.duckdb",
+                      {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)})
+    assert plain["mode"] == "in-process" and flowed["mode"] == "prefect"
+    assert flowed["status"] == plain["status"] == "passed"
+    assert rows(tmp_path / "plain.duckdb") == rows(tmp_path / "prefect.duckdb")
+    # Prefect recorded the flow run and a task per prompt and per gate
+    req = urllib.request.Request(url + "/task_runs/filter", data=b"{}", method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        names = {t["name"] for t in json.load(resp)}
+    assert "gate:support-reply" in names
+    assert any(n.startswith("regression:support-reply") for n in names)
+
+
+def test_unreachable_prefect_api_is_exit_3(example: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PROMPTRAIL_DB": str(tmp_path / "x.duckdb"),
+           "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
+    proc = subprocess.run([sys.executable, "-m", "promptrail.cli", "-C", str(example), "gate",
+                           "--json", "--cache", "replay"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 3
+    assert json.loads(proc.stdout)["error"]["kind"] == "operational"
