@@ -5,8 +5,10 @@ Each finding has a rule id, a severity, the file and line, and a one-line fix hi
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from promptrail.errors import UsageError
@@ -120,18 +122,14 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
             line_of(text, ("input_schema", "properties", var)))
 
     # schemas
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
     for key, schema in (("input_schema", resolved.input_schema),
                         ("output_schema", resolved.output_schema)):
         if schema is None:
             continue
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as exc:
-            add("invalid-json-schema", "error", f"{key} is not a valid JSON Schema: "
-                f"{exc.message}", "fix the schema (draft 2020-12)", line_of(text, (key,)))
+        problem = _schema_problem(json.dumps(schema, sort_keys=True))
+        if problem:
+            add("invalid-json-schema", "error", f"{key} is not a valid JSON Schema: {problem}",
+                "fix the schema (draft 2020-12)", line_of(text, (key,)))
     if resolved.output_schema is not None and not any(
             JSON_WORD.search(m["content"]) for m in resolved.messages):
         add("output-schema-without-json", "warning", "output_schema is set but the prompt "
@@ -166,6 +164,19 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     if ws.exists(f"suites/{name}.yaml") is False:
         add("no-suite", "warning", "no eval suite", f"add suites/{name}.yaml", None)
     return out
+
+
+@lru_cache(maxsize=1024)
+def _schema_problem(schema_json: str) -> str | None:
+    """Why a schema is invalid, or None; cached because prompts share schemas."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(json.loads(schema_json))
+    except SchemaError as exc:
+        return str(exc.message)
+    return None
 
 
 def _role_problems(resolved: Any) -> list[tuple[str, int, str, str]]:

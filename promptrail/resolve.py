@@ -71,7 +71,7 @@ def resolve(ws: Any, name: str) -> ResolvedPrompt:
     used: dict[str, str] = {}
     messages = []
     for i, msg in enumerate(prompt.messages):
-        where = (loaded.path, line_of(loaded.text, ("messages", i, "content")))
+        where = (loaded.path, loaded.text, ("messages", i, "content"))
         content = _inline(ws, msg.content, prompt.uses, where, (name,), used)
         messages.append({"role": msg.role, "content": content})
     model = {"provider": prompt.model.provider, "name": prompt.model.name,
@@ -83,21 +83,29 @@ def resolve(ws: Any, name: str) -> ResolvedPrompt:
         messages=messages, components=dict(sorted(used.items())), path=loaded.path)
 
 
-def _inline(ws: Any, text: str, uses: dict[str, str], where: tuple[str, int | None],
+def _inline(ws: Any, text: str, uses: dict[str, str], where: tuple[str, str, tuple[Any, ...]],
             chain: tuple[str, ...], used: dict[str, str]) -> str:
+    """Replace component calls in ``text``; ``where`` (file, its text, YAML path) gives the
+    line for an error, worked out only when there is one."""
+    if "component" not in text:
+        return text
+
     def replace(m: re.Match[str]) -> str:
         comp_name = m.group(2)
-        file, line = where
+        file = where[0]
+
+        def line() -> int | None:
+            return line_of(where[1], where[2])
         if comp_name not in uses:
             raise ResolveError(f"component {comp_name!r} is used but not declared in `uses`",
-                               file=file, line=line, kind="undeclared-component")
+                               file=file, line=line(), kind="undeclared-component")
         if comp_name in chain:
             cycle = " -> ".join((*chain, comp_name))
-            raise ResolveError(f"component cycle: {cycle}", file=file, line=line,
+            raise ResolveError(f"component cycle: {cycle}", file=file, line=line(),
                                kind="component-cycle")
         if not ws.exists(f"components/{comp_name}.yaml"):
             raise ResolveError(f"component {comp_name!r} not found (expected "
-                               f"components/{comp_name}.yaml)", file=file, line=line,
+                               f"components/{comp_name}.yaml)", file=file, line=line(),
                                kind="missing-component")
         comp_loaded = ws.component(comp_name, referrer=file)
         comp = comp_loaded.model
@@ -105,9 +113,9 @@ def _inline(ws: Any, text: str, uses: dict[str, str], where: tuple[str, int | No
         if not rng.allows(comp.version):
             raise ResolveError(
                 f"component {comp_name!r} is at {comp.version}, outside the declared range "
-                f"{uses[comp_name]!r}", file=file, line=line, kind="component-range")
+                f"{uses[comp_name]!r}", file=file, line=line(), kind="component-range")
         used[comp_name] = comp.version
-        inner_where = (comp_loaded.path, line_of(comp_loaded.text, ("template",)))
+        inner_where = (comp_loaded.path, comp_loaded.text, ("template",))
         inner = _inline(ws, comp.template, comp.uses, inner_where, (*chain, comp_name), used)
         return inner.rstrip("\n")
 
