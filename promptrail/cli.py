@@ -247,6 +247,145 @@ def _print_gate(result: dict[str, Any]) -> None:
         f"{result.get('reports', {}).get('md', '-')}")
 
 
+def _print_promotion(r: dict[str, Any]) -> None:
+    if r["status"] == "promoted":
+        say(f"{r['kind']}: {r['name']} {r['version']} is live in {r['env']} "
+            f"({r['content_hash']}). {r['reason']}")
+    else:
+        say(f"refused: {r['reason']}")
+
+
+@command("promote")
+def cmd_promote(args: argparse.Namespace) -> int:
+    from promptrail.promote import parse_target, promote
+
+    name, version = parse_target(args.target)
+    result = promote(workspace(args), name, version, args.to, actor(args),
+                     args.approved_by or [], args.reason or "")
+    emit(args, result, lambda: _print_promotion(result))
+    return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
+
+
+@command("rollback")
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from promptrail.promote import rollback
+
+    result = rollback(workspace(args), args.name, args.env, actor(args),
+                      args.approved_by or [], args.reason or "")
+    emit(args, result, lambda: _print_promotion(result))
+    return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from promptrail.store import Store
+
+    return Store(workspace(args).store_path())
+
+
+@command("at")
+def cmd_at(args: argparse.Namespace) -> int:
+    from promptrail.timeline import at, parse_time
+
+    when = parse_time(args.time)
+    result = at(_store(args), args.env, when, args.name)
+
+    def human() -> None:
+        if not result["prompts"]:
+            say(f"nothing was live in {args.env} at {result['time']}")
+        for p in result["prompts"]:
+            say(f"== {p['name']} {p['version']}  {p['content_hash']}")
+            say(f"   live in {args.env} since {p['promoted_at']} ({p['kind']} by "
+                f"{p['promoted_by']})")
+            for m in p["messages"] or []:
+                say(f"--- {m['role']}")
+                say(m["content"].rstrip("\n"))
+            say("")
+    emit(args, result, human)
+    return EXIT_OK
+
+
+@command("history")
+def cmd_history(args: argparse.Namespace) -> int:
+    from promptrail.timeline import history
+
+    result = history(_store(args), args.name)
+
+    def human() -> None:
+        for e in result["events"]:
+            say(f"{e['at'][:19]}  {e['event']:<12} {e.get('version') or '':<8} {e['detail']}")
+        if not result["events"]:
+            say(f"no history for {args.name}")
+    emit(args, result, human)
+    return EXIT_OK
+
+
+@command("audit")
+def cmd_audit(args: argparse.Namespace) -> int:
+    from promptrail import audit
+
+    store = _store(args)
+    if args.action == "verify":
+        result = audit.verify(store)
+        emit(args, result, lambda: say(
+            f"audit chain {result['status']}: {result['rows']} rows checked"
+            + (f"; first bad row: seq {result['first_bad_seq']} ({result['reason']})"
+               if result["status"] == "broken" else "")))
+        return EXIT_OK if result["status"] == "ok" else EXIT_CHECK_FAILED
+    out = args.output or f"audit.{args.format}"
+    result = audit.export(store, args.format, out)
+    emit(args, result, lambda: say(f"exported {result['rows']} audit rows to {result['path']}"))
+    return EXIT_OK
+
+
+@command("sql")
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    try:
+        cols, rows = _store(args).query(args.query)
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL error: {exc}", kind="sql") from None
+    if args.json:
+        emit(args, [dict(zip(cols, r, strict=True)) for r in rows])
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*cols)
+    for r in rows:
+        table.add_row(*("" if v is None else str(v) for v in r))
+    Console().print(table)
+    return EXIT_OK
+
+
+@command("drift")
+def cmd_drift(args: argparse.Namespace) -> int:
+    from promptrail.drift import run_drift
+    from promptrail.progress import Progress
+
+    with Progress(enabled=not args.json) as progress:
+        result = run_drift(args.C, args.env, args.sweep, actor(args), progress.callback())
+
+    def human() -> None:
+        for f in result["findings"]:
+            say(f"{f['env']}: {f['name']}: {f['kind']} at {f['target']}: {f['detail']}")
+        say(f"drift {result['status']}: {len(result['findings'])} findings "
+            f"({result['alerts_sent']} alerts sent)")
+    emit(args, result, human)
+    if result["operational"]:
+        return 3
+    return EXIT_CHECK_FAILED if result["findings"] else EXIT_OK
+
+
+@command("report")
+def cmd_report(args: argparse.Namespace) -> int:
+    from promptrail.reports import render_report
+
+    text = render_report(workspace(args), args.run_id, args.format)
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
 # -- parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -298,12 +437,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-going", action="store_true", help="run later gates after a failure")
     p.add_argument("--mode", choices=["auto", "prefect", "in-process"], default="auto",
                    help="auto: through Prefect when PREFECT_API_URL is set")
-    for extra in EXTRA_VERBS:
-        extra(verb)
+    p = verb("promote", "the promotion flow: move a gated version into an environment")
+    p.add_argument("target", metavar="NAME@VERSION")
+    p.add_argument("--to", required=True, metavar="E")
+    p.add_argument("--approved-by", action="append", metavar="WHO")
+    p.add_argument("--reason", metavar="TEXT")
+    p = verb("rollback", "promote the previously live version again")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--env", required=True, metavar="E")
+    p.add_argument("--approved-by", action="append", metavar="WHO")
+    p.add_argument("--reason", metavar="TEXT")
+    p = verb("drift", "compare deployed targets with the lock; --sweep re-runs suites live")
+    p.add_argument("--env", metavar="E")
+    p.add_argument("--sweep", action="store_true")
+    p = verb("at", "what was live in ENV at TIME, with full text and hashes")
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("time", metavar="TIME", help="ISO 8601; UTC when no zone is given")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p = verb("history", "every version, gate run, promotion and drift finding for one prompt")
+    p.add_argument("name", metavar="NAME")
+    p = verb("audit", "verify the tamper-evident chain, or export it")
+    p.add_argument("action", choices=["verify", "export"])
+    p.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    p.add_argument("--output", metavar="PATH")
+    p = verb("sql", "run SQL on the store, print a table (or JSON)")
+    p.add_argument("query", metavar="QUERY")
+    p = verb("report", "a run's report")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--format", choices=["md", "html", "junit", "sarif", "json"], default="md")
     return parser
-
-
-EXTRA_VERBS: list[Callable[[Callable[[str, str], argparse.ArgumentParser]], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:

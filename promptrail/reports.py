@@ -19,10 +19,7 @@ def out_dir(ws: Any, run_id: str) -> Path:
 
 
 def write_run_reports(ws: Any, store: Any, run_id: str, result: dict[str, Any]) -> dict[str, str]:
-    cases = store.query_dicts(
-        "SELECT prompt, version, role, case_id, repeat, passed, error, output, latency_ms, "
-        "cost_usd, assertions FROM case_results WHERE run_id = ? AND role = 'candidate' "
-        "ORDER BY prompt, case_id, repeat", [run_id])
+    cases = _cases(store, run_id)
     folder = out_dir(ws, run_id)
     paths = {"json": folder / "run.json", "md": folder / "report.md",
              "junit": folder / "junit.xml"}
@@ -30,6 +27,48 @@ def write_run_reports(ws: Any, store: Any, run_id: str, result: dict[str, Any]) 
     write_atomic(paths["md"], markdown(result, cases))
     write_atomic(paths["junit"], junit(result, cases))
     return {k: str(v.relative_to(ws.root)) for k, v in paths.items()}
+
+
+def load_run(store: Any, run_id: str) -> dict[str, Any]:
+    """A recorded run in the shape of ``gate --json``."""
+    from promptrail.errors import UsageError
+
+    runs = store.query_dicts("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    if not runs:
+        raise UsageError(f"no run {run_id!r} in the store")
+    run = runs[0]
+    gates = store.query_dicts("SELECT * FROM gate_results WHERE run_id = ? ORDER BY prompt, "
+                              "started_at", [run_id])
+    prompts: dict[str, dict[str, Any]] = {}
+    for g in gates:
+        p = prompts.setdefault(g["prompt"], {"name": g["prompt"], "version": g["version"],
+                                             "content_hash": g["content_hash"], "gates": []})
+        p["gates"].append({"gate": g["gate"], "status": g["status"], "score": g["score"],
+                           "threshold": g["threshold"], "summary": g["summary"]})
+    for p in prompts.values():
+        statuses = [g["status"] for g in p["gates"]]
+        p["status"] = "error" if "error" in statuses else (
+            "failed" if "failed" in statuses else "passed")
+    return {"run_id": run_id, "status": run["status"], "env": run["env"], "mode": run["mode"],
+            "cache_mode": run["cache_mode"], "prompts": list(prompts.values())}
+
+
+def render_report(ws: Any, run_id: str, fmt: str) -> str:
+    from promptrail.store import Store
+
+    store = Store(ws.store_path())
+    result = load_run(store, run_id)
+    cases = _cases(store, run_id)
+    if fmt == "json":
+        return json.dumps(result, indent=2, default=str) + "\n"
+    return {"md": markdown, "junit": junit}[fmt](result, cases)
+
+
+def _cases(store: Any, run_id: str) -> list[dict[str, Any]]:
+    return store.query_dicts(
+        "SELECT prompt, version, role, case_id, repeat, passed, error, output, latency_ms, "
+        "cost_usd, assertions FROM case_results WHERE run_id = ? AND role = 'candidate' "
+        "ORDER BY prompt, case_id, repeat", [run_id])
 
 
 def _assertions(row: dict[str, Any]) -> list[dict[str, Any]]:
