@@ -68,7 +68,7 @@ def main() -> None:
             rows.append((label, median, best, target, code, heavy))
     print(f"python {sys.version.split()[0]}, PYTHONDONTWRITEBYTECODE="
           f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')}, {os.cpu_count()} cores")
-    print(f"| command | median s | best s | target s | exit | heavy imports |")
+    print("| command | median s | best s | target s | exit | heavy imports |")
     print("|---|---|---|---|---|---|")
     for label, median, best, target, code, heavy in rows:
         print(f"| {label} | {median:.2f} | {best:.2f} | {target or '-'} | {code} | "

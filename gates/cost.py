@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from promptrail.gating import Gate, GateContext, GateResult
-
 from gates._eval import candidate_or_verdict, operational
+from promptrail.gating import Gate, GateContext, GateResult
 
 
 def p95(values: list[float]) -> float:

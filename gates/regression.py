@@ -12,9 +12,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from promptrail.gating import Gate, GateContext, GateResult
-
 from gates._eval import candidate_or_verdict, operational
+from promptrail.gating import Gate, GateContext, GateResult
 
 BOOTSTRAP_SAMPLES = 2000
 

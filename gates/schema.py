@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from promptrail.gating import Gate, GateContext, GateResult
-
 from gates._eval import candidate_or_verdict
+from promptrail.gating import Gate, GateContext, GateResult
 
 
 def parse_json_output(text: str) -> Any:

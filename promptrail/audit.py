@@ -19,7 +19,7 @@ def verify(store: Store) -> dict[str, Any]:
     rows = 0
     expected_prev, expected_seq = GENESIS, 1
     with store.connection() as con:
-        cur = con.execute("SELECT seq, \"at\", actor, event, subject, payload, prev_hash, hash "
+        cur = con.execute("SELECT seq, occurred_at, actor, event, subject, payload, prev_hash, hash "
                           "FROM audit_log ORDER BY seq")
         while batch := cur.fetchmany(10_000):
             for seq, at, actor, event, subject, payload, prev, digest in batch:

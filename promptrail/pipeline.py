@@ -83,7 +83,7 @@ def _depends_on(ws: Any, name: str, path: str) -> bool:
         return path.split("/")[-1].rsplit(".", 1)[0] in r.components
     if path.startswith("schemas/"):
         return path in str(prompt.output_schema) or path in str(prompt.input_schema)
-    return path.startswith(f"suites/data/") and name in path
+    return path.startswith("suites/data/") and name in path
 
 
 def default_env(ws: Any) -> str:

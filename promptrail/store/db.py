@@ -168,7 +168,7 @@ class Store:
         text = json.dumps(redact(payload), sort_keys=True, separators=(",", ":"), default=str,
                           ensure_ascii=False)
         actor, subject = str(redact(actor)), str(redact(subject))
-        row = {"seq": seq, "at": at, "actor": actor, "event": event, "subject": subject,
+        row = {"seq": seq, "occurred_at": at, "actor": actor, "event": event, "subject": subject,
                "payload": text, "prev_hash": prev,
                "hash": audit_hash(seq, micros(at), actor, event, subject, text, prev)}
         con.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(row.values()))

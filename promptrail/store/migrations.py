@@ -59,7 +59,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("found_at", "TIMESTAMPTZ"),
     ],
     "audit_log": [
-        ("seq", "BIGINT PRIMARY KEY"), ("at", "TIMESTAMPTZ"), ("actor", "VARCHAR"),
+        ("seq", "BIGINT PRIMARY KEY"), ("occurred_at", "TIMESTAMPTZ"), ("actor", "VARCHAR"),
         ("event", "VARCHAR"), ("subject", "VARCHAR"), ("payload", "JSON"),
         ("prev_hash", "VARCHAR"), ("hash", "VARCHAR"),
     ],
