@@ -6,6 +6,7 @@ clear error and runs nothing. Variables are validated against the prompt's ``inp
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -30,10 +31,15 @@ def _compile(source: str) -> Any:
     return environment().from_string(source)
 
 
-def validate_vars(resolved: Any, variables: dict[str, Any], where: str | None = None) -> None:
+@lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> Any:
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(resolved.input_schema)
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def validate_vars(resolved: Any, variables: dict[str, Any], where: str | None = None) -> None:
+    validator = _validator(json.dumps(resolved.input_schema, sort_keys=True))
     errors = sorted(validator.iter_errors(variables), key=lambda e: list(e.path))
     if errors:
         err = errors[0]
