@@ -114,6 +114,10 @@ def promptfoo_eval(pf_dir: Path, root: Path, port: int, cases: int, concurrency:
            "PROMPTFOO_CONFIG_DIR": str(root / ".promptfoo"), "PROMPTFOO_CACHE_ENABLED": "false",
            "NO_COLOR": "1"}
     exe = pf_dir / "node_modules/.bin/promptfoo"
+    # promptfoo 0.120 looks for its migrations at the package root; they ship in dist/
+    pkg = pf_dir / "node_modules/promptfoo"
+    if not (pkg / "drizzle").exists() and (pkg / "dist/drizzle").exists():
+        (pkg / "drizzle").symlink_to(pkg / "dist/drizzle")
     start = time.perf_counter()
     proc = subprocess.run([str(exe), "eval", "-c", str(path), "--no-cache", "--max-concurrency",
                            str(concurrency), "--no-progress-bar", "--no-table", "-o",
@@ -138,7 +142,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--warm", type=int, default=10000)
     ap.add_argument("--promptfoo", type=Path, default=None,
-                    help="a folder where `npm install promptfoo` was run")
+                    help="a folder where `npm install promptfoo@0.120.0` was run (later "
+                         "releases need Node 22; this machine has Node 20)")
     args = ap.parse_args()
     limit = args.cases * args.latency / args.concurrency
     tmp = Path(tempfile.mkdtemp())
@@ -150,11 +155,20 @@ def main() -> None:
         print(f"promptrail eval stage: {args.cases} cases in {pr['seconds']:.2f} s "
               f"({pr['seconds'] / limit:.2f}x the {limit:.2f} s limit), pass rate "
               f"{pr['pass_rate']:.0%}")
+        env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+               "OPENAI_API_KEY": "sk-bench-0000000000", "PROMPTRAIL_DB": str(tmp / "g.duckdb")}
+        start = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).with_name("promptrail")), "-C", str(root),
+                        "gate", "--cache", "off", "--json"], env=env, capture_output=True)
+        whole = time.perf_counter() - start
+        print(f"promptrail gate, the whole command (lint, eval, schema, regression, cost, "
+              f"store, reports): {whole:.2f} s")
         if args.promptfoo and (args.promptfoo / "node_modules/.bin/promptfoo").exists():
             pf = promptfoo_eval(args.promptfoo, root, port, args.cases, args.concurrency)
             print(f"promptfoo eval: {args.cases} cases in {pf['seconds']:.2f} s "
                   f"({pf['seconds'] / limit:.2f}x the limit); {pf}")
-            print(f"ratio promptfoo / promptrail: {pf['seconds'] / pr['seconds']:.2f}")
+            print(f"ratio promptfoo / promptrail: {pf['seconds'] / pr['seconds']:.2f} (eval "
+                  f"stage), {pf['seconds'] / whole:.2f} (whole commands)")
         else:
             print("promptfoo: not installed (pass --promptfoo DIR after `npm install promptfoo`)")
     finally:
