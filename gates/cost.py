@@ -30,14 +30,11 @@ def cost_stats(run: Any) -> dict[str, Any]:
         "usd_per_1k_calls": mean * 1000 if mean is not None else None,
         "tokens_per_call_mean": sum(tokens) / len(tokens) if tokens else 0,
         "tokens_per_call_p95": p95([float(t) for t in tokens]),
+        # the prompt's own size as the provider counted it: input tokens per call
+        "prompt_tokens": round(sum(c.input_tokens or 0 for c in calls) / len(calls))
+        if calls else 0,
         "price_source": next((c.price_source for c in calls if c.price_source), None),
     }
-
-
-def prompt_tokens(resolved: Any) -> int:
-    from promptrail.tokens import count_tokens
-
-    return sum(count_tokens(m["content"], resolved.model["name"]) for m in resolved.messages)
 
 
 class CostGate(Gate):
@@ -51,7 +48,6 @@ class CostGate(Gate):
         ceiling = ctx.settings.get("max_usd_per_1k_calls")
         max_increase = ctx.settings.get("max_increase")
         stats = cost_stats(run)
-        stats["prompt_tokens"] = prompt_tokens(ctx.resolved)
         per_1k = stats["usd_per_1k_calls"]
         problems = []
         if stats["unpriced"]:
@@ -69,7 +65,6 @@ class CostGate(Gate):
             if verdict is not None:
                 return verdict
             bstats = cost_stats(base)
-            bstats["prompt_tokens"] = prompt_tokens(ctx.baseline)
             stats["baseline"] = bstats
             b1k = bstats["usd_per_1k_calls"]
             if b1k and per_1k is not None:
@@ -80,7 +75,7 @@ class CostGate(Gate):
                     problems.append(f"cost rose {increase:.1%} against {base.version} live in "
                                     f"{ctx.env}; allowed {float(max_increase):.0%}")
             growth = stats["prompt_tokens"] - bstats["prompt_tokens"]
-            summary += f"; prompt {growth:+d} tokens"
+            summary += f"; input {growth:+d} tokens/call"
         if problems:
             summary = "; ".join(problems) + f" [{summary}]"
         return GateResult(self.name, "failed" if problems else "passed", per_1k,
