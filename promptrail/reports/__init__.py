@@ -1,0 +1,56 @@
+"""Run reports, built from the store alone so any run can be reported again later.
+
+``gate`` writes every format to ``reports/out/<run_id>/`` (atomically); ``promptrail report
+RUN_ID --format md|html|junit|sarif|json`` prints one. Formats:
+- ``md``: the pull-request comment (capped under GitHub's comment size limit);
+- ``html``: one self-contained file with score and cost history plots (inline SVG);
+- ``junit``: one test case per suite case, so CI shows failures natively;
+- ``sarif``: lint findings, so code-scanning UIs annotate the prompt file lines.
+Templates are Jinja2 files in ``promptrail/reports/templates``; a workspace overrides one by
+putting a file of the same name in its ``reports/`` folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from promptrail.fsutil import write_atomic
+from promptrail.reports.model import build
+
+FORMATS = {"json": "run.json", "md": "report.md", "html": "report.html", "junit": "junit.xml",
+           "sarif": "lint.sarif"}
+
+
+def render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> str:
+    if fmt == "json":
+        return json.dumps(report["run"], indent=2, default=str) + "\n"
+    if fmt == "junit":
+        from promptrail.reports.junit import junit
+
+        return junit(report)
+    if fmt == "sarif":
+        from promptrail.reports.sarif import sarif
+
+        return sarif(report)
+    from promptrail.reports.templating import render_template
+
+    return render_template({"md": "comment.md.j2", "html": "report.html.j2"}[fmt], report,
+                           ws_root)
+
+
+def write_run_reports(ws: Any, store: Any, run_id: str, result: dict[str, Any]) -> dict[str, str]:
+    report = build(store, run_id, ws.root, result)
+    folder = ws.root / "reports" / "out" / run_id
+    paths = {}
+    for fmt, name in FORMATS.items():
+        write_atomic(folder / name, render(report, fmt, ws.root))
+        paths[fmt] = str((folder / name).relative_to(ws.root))
+    return paths
+
+
+def render_report(ws: Any, run_id: str, fmt: str) -> str:
+    from promptrail.store import Store
+
+    return render(build(Store(ws.store_path()), run_id, ws.root), fmt, ws.root)

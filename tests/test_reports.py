@@ -1,0 +1,180 @@
+"""Reports of a fixed run: the PR comment, the HTML report, JUnit and SARIF."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import git
+from example_model import responder
+from fakeserver import FakeLLMServer
+
+from promptrail.lock import entry_for, write_lock
+from promptrail.reports.templating import COMMENT_LIMIT
+from promptrail.workspace import Workspace
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def regressed_run(example: Path, cli, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """support-reply 1.4.0 live in staging; a candidate 1.4.1 that changes the output schema
+    (a patch bump is wrong) and answers the two urgent cases as low priority."""
+    monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "r.duckdb"))
+    ws = Workspace(example)
+    code, out, err = cli("-C", str(example), "gate", "support-reply", "--cache", "replay",
+                         "--json")
+    assert code == 0, err
+    write_lock(ws.lock_path("staging"), "staging",
+               {"support-reply": entry_for(ws.resolve("support-reply"))})
+    git(example, "add", "-A")
+    git(example, "commit", "-qm", "live")
+    prompt = example / "prompts/support-reply.yaml"
+    prompt.write_text(prompt.read_text().replace("version: 1.4.0", "version: 1.4.1")
+                      .replace("You are a support agent", "You are a friendly support agent"))
+    schema = example / "schemas/support_reply.json"
+    schema.write_text(schema.read_text().replace('"low", "normal", "high", "urgent"',
+                                                 '"low", "normal", "high"'))
+    answer = responder(example)
+
+    def worse(body: dict, proto: str) -> str:
+        text = answer(body, proto)
+        if "friendly support agent" in body["messages"][0]["content"]:
+            return text.replace('"urgent"', '"low"')
+        return text
+    with FakeLLMServer(responder=worse) as server:
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        code, out, err = cli("-C", str(example), "gate", "support-reply", "--cache", "off",
+                             "--keep-going", "--json")
+    assert code == 1, err
+    return example, json.loads(out)["run_id"]
+
+
+def report(cli, root: Path, run_id: str, fmt: str) -> str:
+    code, out, err = cli("-C", str(root), "report", run_id, "--format", fmt)
+    assert code == 0, err
+    return out
+
+
+def test_comment_shows_bump_baseline_deltas_diff_and_failures(regressed_run, cli) -> None:
+    root, run_id = regressed_run
+    md = report(cli, root, run_id, "md")
+    assert "## promptrail gate ❌ failed" in md
+    assert "1.4.0 → 1.4.1" in md
+    assert "major ❌ (bumped patch)" in md                      # enum narrowed: major
+    assert "values narrowed" in md
+    assert re.search(r"\| regression \| ❌ failed \| 0\.8 \| 1 \| -0\.2 \|", md), md
+    assert "-You are a support agent" in md and "+You are a friendly support agent" in md
+    assert "**site-down**" in md and "json-path" in md and "'low', expected 'urgent'" in md
+    assert (root / f"reports/out/{run_id}/report.md").read_text() == md
+
+
+def test_comment_stays_under_githubs_limit(regressed_run, cli, monkeypatch) -> None:
+    root, run_id = regressed_run
+    from promptrail.reports import model
+
+    real = model.build
+
+    def bloated(*args, **kwargs):
+        data = real(*args, **kwargs)
+        data["prompts"] = data["prompts"] * 10              # a 10-prompt change
+        for p in data["prompts"]:
+            p["rendered_diff"] = "\n".join(f"+line {i} " + "x" * 80 for i in range(2000))
+            for c in p["failing"]:
+                c["output"] = "y" * 5000
+        return data
+    monkeypatch.setattr("promptrail.reports.build", bloated)
+    md = report(cli, root, run_id, "md")
+    assert len(md) < COMMENT_LIMIT
+    assert md.count("### ") == 10 or "truncated to fit a comment" in md
+
+
+def test_html_is_self_contained_with_plots(regressed_run, cli) -> None:
+    root, run_id = regressed_run
+    html = report(cli, root, run_id, "html")
+    assert html.startswith("<!doctype html>")
+    assert html.count("<svg") == 2 and "pass rate by version" in html
+    assert "<polyline" in html and "1.4.1" in html
+    fetches = re.findall(r'(?:src|href)="(https?:[^"]+)"', html)
+    assert fetches == []                                     # nothing fetched at view time
+    assert "<script" not in html
+
+
+def test_junit_has_one_testcase_per_case(regressed_run, cli) -> None:
+    root, run_id = regressed_run
+    tree = ET.fromstring(report(cli, root, run_id, "junit"))
+    assert tree.tag == "testsuites"
+    [suite] = tree.findall("testsuite")
+    cases = suite.findall("testcase")
+    assert len(cases) == int(suite.get("tests")) == 10
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert int(suite.get("failures")) == len(failed) == 2
+    assert "site-down" in failed
+    for c in cases:
+        assert c.get("classname") and c.get("name") and float(c.get("time")) >= 0
+
+
+SARIF_SHAPE = {
+    "type": "object", "required": ["version", "runs"],
+    "properties": {
+        "version": {"const": "2.1.0"},
+        "runs": {"type": "array", "items": {
+            "type": "object", "required": ["tool", "results"],
+            "properties": {
+                "tool": {"type": "object", "required": ["driver"], "properties": {
+                    "driver": {"type": "object", "required": ["name", "rules"]}}},
+                "results": {"type": "array", "items": {
+                    "type": "object", "required": ["ruleId", "level", "message", "locations"],
+                    "properties": {
+                        "level": {"enum": ["none", "note", "warning", "error"]},
+                        "message": {"type": "object", "required": ["text"]},
+                        "locations": {"type": "array", "items": {
+                            "type": "object", "required": ["physicalLocation"],
+                            "properties": {"physicalLocation": {
+                                "type": "object", "required": ["artifactLocation"],
+                                "properties": {"region": {
+                                    "type": "object", "required": ["startLine"],
+                                    "properties": {"startLine": {"type": "integer",
+                                                                 "minimum": 1}}}}}}}}}}}}}},
+    },
+}
+
+
+def test_sarif_annotates_lint_findings(example: Path, cli, monkeypatch) -> None:
+    import jsonschema
+
+    monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "s.duckdb"))
+    prompt = example / "prompts/ticket-router.yaml"
+    prompt.write_text(prompt.read_text().replace(
+        "You route support tickets", "Use key sk-proj-abcdefghijklmnopqrstuvwx01. You route "
+        "support tickets"))
+    code, out, _ = cli("-C", str(example), "gate", "ticket-router", "--cache", "replay",
+                       "--json")
+    assert code == 1
+    run_id = json.loads(out)["run_id"]
+    doc = json.loads(report(cli, example, run_id, "sarif"))
+    jsonschema.validate(doc, SARIF_SHAPE)
+    [result] = doc["runs"][0]["results"]
+    assert result["ruleId"] == "secret" and result["level"] == "error"
+    loc = result["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "prompts/ticket-router.yaml"
+    line = prompt.read_text().splitlines()[loc["region"]["startLine"] - 1]
+    assert "sk-proj-" in line
+    assert "sk-proj-abcdef" not in json.dumps(doc)             # the secret is not repeated
+
+
+def test_workspace_template_overrides_the_packaged_one(regressed_run, cli) -> None:
+    root, run_id = regressed_run
+    (root / "reports").mkdir(exist_ok=True)
+    (root / "reports/comment.md.j2").write_text("custom {{ run.run_id }}\n")
+    assert report(cli, root, run_id, "md") == f"custom {run_id}\n"
+
+
+def test_unknown_run_is_exit_2(example: Path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "u.duckdb"))
+    code, _, err = cli("-C", str(example), "report", "gate-nope")
+    assert code == 2 and "no run 'gate-nope'" in err
