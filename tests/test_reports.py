@@ -178,3 +178,26 @@ def test_unknown_run_is_exit_2(example: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "u.duckdb"))
     code, _, err = cli("-C", str(example), "report", "gate-nope")
     assert code == 2 and "no run 'gate-nope'" in err
+
+
+def test_html_renders_in_headless_chromium(regressed_run, cli, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    root, run_id = regressed_run
+    page = root / f"reports/out/{run_id}/report.html"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([browser, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom",
+                          page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count("<svg") == 2 and "<polyline" in dom.stdout
+    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, *flags, "--window-size=1200,1400", f"--screenshot={shot}",
+                    page.as_uri()], capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000        # a rendered page, not a blank one

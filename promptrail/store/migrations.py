@@ -91,7 +91,7 @@ def m003_views(con: Any) -> None:
                count(*) AS cases, avg(CASE WHEN c.passed THEN 1.0 ELSE 0.0 END) AS pass_rate,
                avg(c.cost_usd) AS usd_per_call, avg(c.latency_ms) AS latency_ms
         FROM case_results c JOIN runs r USING (run_id)
-        WHERE c.role = 'candidate'
+        WHERE c.role = 'candidate' AND r.status IN ('passed', 'failed')
         GROUP BY ALL""")
 
 
