@@ -255,13 +255,22 @@ def _print_promotion(r: dict[str, Any]) -> None:
         say(f"refused: {r['reason']}")
 
 
+def _approvals(args: argparse.Namespace) -> list[str]:
+    approvers = list(args.approved_by or [])
+    if args.approvals_from:
+        from promptrail.approvals import approvals_from
+
+        approvers += approvals_from(args.approvals_from, args.repo)
+    return approvers
+
+
 @command("promote")
 def cmd_promote(args: argparse.Namespace) -> int:
     from promptrail.promote import parse_target, promote
 
     name, version = parse_target(args.target)
-    result = promote(workspace(args), name, version, args.to, actor(args),
-                     args.approved_by or [], args.reason or "")
+    result = promote(workspace(args), name, version, args.to, actor(args), _approvals(args),
+                     args.reason or "")
     emit(args, result, lambda: _print_promotion(result))
     return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
 
@@ -270,8 +279,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from promptrail.promote import rollback
 
-    result = rollback(workspace(args), args.name, args.env, actor(args),
-                      args.approved_by or [], args.reason or "")
+    result = rollback(workspace(args), args.name, args.env, actor(args), _approvals(args),
+                      args.reason or "")
     emit(args, result, lambda: _print_promotion(result))
     return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
 
@@ -386,7 +395,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# -- parser --------------------------------------------------------------------------------
+# -- parser -------------------------------------------------------------------------------
+def approval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--approved-by", action="append", metavar="WHO", help="an approver "
+                   "(repeatable; the person promoting does not count)")
+    p.add_argument("--approvals-from", metavar="github:PR",
+                   help="count the approving reviews of a pull request (needs GITHUB_TOKEN)")
+    p.add_argument("--repo", metavar="OWNER/NAME", help="for --approvals-from "
+                   "(default: $GITHUB_REPOSITORY)")
+    p.add_argument("--reason", metavar="TEXT")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
@@ -440,13 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("promote", "the promotion flow: move a gated version into an environment")
     p.add_argument("target", metavar="NAME@VERSION")
     p.add_argument("--to", required=True, metavar="E")
-    p.add_argument("--approved-by", action="append", metavar="WHO")
-    p.add_argument("--reason", metavar="TEXT")
+    approval_args(p)
     p = verb("rollback", "promote the previously live version again")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--env", required=True, metavar="E")
-    p.add_argument("--approved-by", action="append", metavar="WHO")
-    p.add_argument("--reason", metavar="TEXT")
+    approval_args(p)
     p = verb("drift", "compare deployed targets with the lock; --sweep re-runs suites live")
     p.add_argument("--env", metavar="E")
     p.add_argument("--sweep", action="store_true")
