@@ -15,13 +15,13 @@ class PrefectHooks(Hooks):
     mode = "prefect"
 
     def map(self, fn: Callable[[str], Any], items: list[str]) -> list[Any]:
-        step = task(fn, name="gate-prompt", cache_policy=NONE,
-                    task_run_name="gate:{name}" if _first_param(fn) == "name" else None)
+        step = task(name="gate-prompt", cache_policy=NONE,
+                    task_run_name="gate:{name}" if _first_param(fn) == "name" else None)(fn)
         futures = [step.submit(item) for item in items]
         return [f.result() for f in futures]
 
     def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        return task(fn, name=name, cache_policy=NONE)(*args)
+        return task(name=name, cache_policy=NONE)(fn)(*args)
 
 
 def _first_param(fn: Callable[..., Any]) -> str | None:

@@ -14,5 +14,5 @@ from promptrail import drift
 @flow(name="sweep", log_prints=False, validate_parameters=False)
 def sweep_flow(workspace: str = ".", env: str | None = None, sweep: bool = True,
                actor: str = "prefect-schedule") -> dict[str, Any]:
-    check = task(drift.run_drift, name="drift-check", cache_policy=NONE)
+    check = task(name="drift-check", cache_policy=NONE)(drift.run_drift)
     return check(workspace, env, sweep, actor)

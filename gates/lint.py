@@ -71,7 +71,7 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
         return line_of(text, ("messages", i, "content"))
 
     # components: declared, used, resolvable
-    raw_used = set()
+    raw_used: set[str] = set()
     for i, msg in enumerate(prompt.messages):
         calls = COMPONENT_CALL.findall(msg.content)
         raw_used.update(c for _, c in calls)

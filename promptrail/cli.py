@@ -66,9 +66,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     target = args.dir if args.dir else args.C
     result = init(target)
-    emit(args, result, lambda: (say(f"Scaffolded a promptrail workspace in {result['root']}:"),
-                                [say(f"  {f}") for f in result["files"]],
-                                say("Next: promptrail lint && promptrail lock --check")))
+
+    def human() -> None:
+        say(f"Scaffolded a promptrail workspace in {result['root']}:")
+        for f in result["files"]:
+            say(f"  {f}")
+        say("Next: promptrail lint && promptrail lock --check")
+    emit(args, result, human)
     return EXIT_OK
 
 
@@ -494,6 +498,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verb:
         parser.print_help()
         return EXIT_OK
+    if args.verbose:   # Prefect and promptrail log at WARNING unless asked
+        import logging
+
+        os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.verb](args)
     except PromptrailError as exc:

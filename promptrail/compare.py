@@ -72,7 +72,7 @@ def diff_prompt(ws: Any, name: str, a: str | None, b: str | None) -> dict[str, A
 def diff_envs(ws: Any, env_a: str, env_b: str) -> dict[str, Any]:
     ws.config.environment(env_a), ws.config.environment(env_b)
     lock_a, lock_b = read_lock(ws.lock_path(env_a)), read_lock(ws.lock_path(env_b))
-    prompts = []
+    prompts: list[dict[str, Any]] = []
     for name in sorted(set(lock_a) | set(lock_b)):
         ea, eb = lock_a.get(name), lock_b.get(name)
         if ea is None or eb is None:

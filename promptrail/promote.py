@@ -96,7 +96,7 @@ def promote(ws: Any, name: str, version: str, env: str, actor: str,
     environment = ws.config.environment(env)
     store = Store(ws.store_path())
     resolved = content or find_content(ws, name, version)
-    result = {"status": "refused", "name": name, "version": resolved.version, "env": env,
+    result: dict[str, Any] = {"status": "refused", "name": name, "version": resolved.version, "env": env,
               "content_hash": resolved.content_hash, "reason": "", "kind": kind}
     approvers = sorted({a.strip() for a in approvals or [] if a.strip()} - {actor})
     with env_lock(ws, env):
@@ -127,7 +127,7 @@ def promote(ws: Any, name: str, version: str, env: str, actor: str,
             target = load_target(spec.model_dump(), ws)
             target.deploy(bundle)
             deployed.append(target.label)
-        row = {"promotion_id": uuid.uuid4().hex, "name": name, "version": resolved.version,
+        row: dict[str, Any] = {"promotion_id": uuid.uuid4().hex, "name": name, "version": resolved.version,
                "content_hash": resolved.content_hash, "env": env,
                "from_version": current.version if current else None,
                "from_hash": current.content_hash if current else None, "actor": actor,

@@ -62,7 +62,7 @@ def load_suite(ws: Any, name: str) -> Suite | None:
     return Suite(name, path, model.threshold, model.repeat, cases)
 
 
-def _dataset(ws: Any, rel: str) -> list[tuple[Case, str, int | None]]:
+def _dataset(ws: Any, rel: str) -> list[tuple[Case, str, int]]:
     if not ws.exists(rel):
         raise UsageError(f"dataset {rel!r} not found", file=rel)
     text = ws.read(rel)

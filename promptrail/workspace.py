@@ -137,7 +137,7 @@ class Workspace:
 
     def _load(self, rel: str, model: type, stem: str) -> Loaded:
         data, text = self.load_yaml(rel)
-        obj = validate_file(model, data, text, rel)
+        obj: Any = validate_file(model, data, text, rel)
         if obj.name != stem:
             from promptrail.yamlio import line_of
 

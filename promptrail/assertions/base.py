@@ -108,8 +108,8 @@ def parse_assertion(spec: dict[str, Any], where: str | None = None) -> Assertion
     if name.startswith("deepeval:"):
         obj: Assertion = cls(metric=name.split(":", 1)[1], options=config)  # type: ignore[call-arg]
     else:
-        fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) \
-            else set()
+        fields: set[str] = {f.name for f in dataclasses.fields(cls)} \
+            if dataclasses.is_dataclass(cls) else set()
         unknown = set(config) - fields
         if unknown:
             key = sorted(unknown)[0]

@@ -33,7 +33,8 @@ def build(store: Any, run_id: str, root: Path | None = None,
     for g in gate_rows:
         p = by_prompt.setdefault(g["prompt"], {
             "name": g["prompt"], "version": g["version"], "content_hash": g["content_hash"],
-            "gates": [], "lint_findings": [], "baseline": None})
+            "gates": [], "lint_findings": [], "baseline": None, "cost_1k": None,
+            "baseline_cost_1k": None})
         details = _json(g["details"]) or {}
         gate = {"gate": g["gate"], "status": g["status"], "score": g["score"],
                 "threshold": g["threshold"], "summary": g["summary"], "baseline_score": None}

@@ -15,7 +15,7 @@ def _env(ws_root: Path | None) -> Any:
     from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, select_autoescape
     from jinja2.sandbox import SandboxedEnvironment
 
-    loaders = [FileSystemLoader(str(ws_root / "reports"))] if ws_root else []
+    loaders: list[Any] = [FileSystemLoader(str(ws_root / "reports"))] if ws_root else []
     loaders.append(PackageLoader("promptrail.reports", "templates"))
     env = SandboxedEnvironment(loader=ChoiceLoader(loaders),
                                autoescape=select_autoescape(["html", "html.j2"]),
@@ -26,16 +26,22 @@ def _env(ws_root: Path | None) -> Any:
     return env
 
 
+def _missing(v: Any) -> bool:
+    from jinja2 import Undefined
+
+    return v is None or isinstance(v, Undefined)
+
+
 def _num(v: Any) -> str:
-    return "" if v is None else f"{v:.4g}"
+    return "" if _missing(v) else f"{v:.4g}"
 
 
 def _usd(v: Any) -> str:
-    return "–" if v is None else f"${v:.4f}"
+    return "–" if _missing(v) else f"${v:.4f}"
 
 
 def _pct(v: Any) -> str:
-    return "–" if v is None else f"{v:.1%}"
+    return "–" if _missing(v) else f"{v:.1%}"
 
 
 def _cell(text: Any) -> str:
@@ -74,22 +80,25 @@ def svg_line(rows: list[dict[str, Any]], x: str, y: str, title: str, fmt: str = 
     n = len(values)
 
     def xy(i: int, v: float) -> tuple[float, float]:
-        x = pad_l + (w * i / (n - 1) if n > 1 else w / 2)
-        return x, pad_t + h - (v / top) * h
+        px = pad_l + (w * i / (n - 1) if n > 1 else w / 2)
+        return px, pad_t + h - (v / top) * h
 
-    label = (lambda v: f"{v:.0%}") if fmt == "pct" else (lambda v: f"${v:.3g}")
+    def label(v: float) -> str:
+        return f"{v:.0%}" if fmt == "pct" else f"${v:.3g}"
+
     out.append(f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" '
                'class="axis"/>')
     out.append(f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + h}" class="axis"/>')
     out.append(f'<text x="4" y="{pad_t + 4}">{label(top)}</text>'
                f'<text x="4" y="{pad_t + h}">{label(0)}</text>')
-    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, (_, v) in enumerate(values)))
+    pts = " ".join(f"{px:.1f},{py:.1f}" for px, py in (xy(i, v) for i, (_, v) in
+                                                       enumerate(values)))
     out.append(f'<polyline points="{pts}" class="series"/>')
     for i, (name, v) in enumerate(values):
-        x, y = xy(i, v)
-        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" class="point">'
+        px, py = xy(i, v)
+        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" class="point">'
                    f'<title>{escape(name)}: {label(v)}</title></circle>'
-                   f'<text x="{x:.1f}" y="{pad_t + h + 16}" text-anchor="middle">'
+                   f'<text x="{px:.1f}" y="{pad_t + h + 16}" text-anchor="middle">'
                    f'{escape(name)}</text>')
     out.append("</svg>")
     return "".join(out)
