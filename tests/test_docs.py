@@ -1,0 +1,33 @@
+"""Docs that cannot rot: every verb has help and appears in the README and SPEC's table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from promptrail.cli import COMMANDS, build_parser
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def verbs() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_every_verb_has_help_and_a_handler() -> None:
+    for name, p in verbs().items():
+        assert p.description, name
+        assert name in COMMANDS, name
+
+
+def test_every_verb_is_in_the_readme() -> None:
+    missing = [v for v in verbs() if f"promptrail {v}" not in README]
+    assert missing == [], missing
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    block = README.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert "pip install -e" in block[0] and "promptrail gate --cache replay" in block[0]
+    assert block[1].startswith("python -m pytest")
