@@ -37,9 +37,13 @@ def make_client(settings: Mapping[str, Any]) -> Any:
 
 
 async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int], str]:
-    create = client.chat.completions.create
-    resp = await create(**sdk_kwargs(create, payload(request.model, request.messages,
-                                                      request.params)))
+    # The SDK's own client and types, posting the body as built: chat.completions.create
+    # would re-validate and transform every argument, ~0.8 ms of CPU per call, which is a
+    # quarter of the eval stage's CPU when a suite runs thousands of cases.
+    from openai.types.chat import ChatCompletion
+
+    resp = await client.post("/chat/completions", cast_to=ChatCompletion,
+                             body=payload(request.model, request.messages, request.params))
     usage = resp.usage
     details = getattr(usage, "prompt_tokens_details", None)
     text = resp.choices[0].message.content if resp.choices else None
