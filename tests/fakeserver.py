@@ -286,8 +286,10 @@ class FakeLLMServer:
 
 
 # -- standalone ---------------------------------------------------------------------------
-def outputs_responder(outputs: Path, workspace: Path) -> Responder:
-    """Answer each suite case of ``workspace`` with its output from ``outputs``.
+def outputs_responder(outputs: Path, workspace: Path,
+                      edit: Callable[[str, str, str], str] | None = None) -> Responder:
+    """Answer each suite case of ``workspace`` with its output from ``outputs`` (passed
+    through ``edit(prompt, case_id, output)`` when given, to script a worse model).
 
     Matching is on the rendered last user message of each (prompt, case), which the suites
     keep unique; anything else gets ``I don't know.``.
@@ -310,7 +312,8 @@ def outputs_responder(outputs: Path, workspace: Path) -> Responder:
             users = [m["content"] for m in render_messages(resolved, case.vars)
                      if m["role"] == "user"]
             if users and case.id in by_prompt.get(name, {}):
-                table[users[-1]] = str(by_prompt[name][case.id])
+                out = str(by_prompt[name][case.id])
+                table[users[-1]] = edit(name, case.id, out) if edit else out
 
     def answer(body: dict[str, Any], protocol: str) -> str:
         return table.get(last_user(body), "I don't know.")
