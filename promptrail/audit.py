@@ -1,45 +1,126 @@
-"""The tamper-evident audit log: verify the chain, export it for compliance.
+"""The tamper-evident audit log: append to the chain, verify it, export it for compliance.
 
-Each row's hash covers its sequence number, time, actor, event, subject, payload and the
-previous row's hash, so an edited, deleted or reordered row breaks the chain at that row.
+Row ``n`` stores ``hash = content_hash({seq, at, actor, event, subject, payload, prev_hash})``
+(canonical JSON, ``sha256:`` prefix; ``at`` is the UTC time as ISO 8601 with microseconds,
+``payload`` the decoded JSON) and ``prev_hash`` = the hash of row ``n - 1`` (``GENESIS`` for
+row 1). Editing a row changes its hash; deleting one leaves a gap in ``seq`` and a
+``prev_hash`` that no longer matches; swapping rows breaks both. Deleting the newest rows
+leaves a valid, shorter chain: keep the last hash (``audit verify --json`` output, an export)
+somewhere else to catch that.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import UsageError
-from promptrail.store.db import GENESIS, Store, audit_hash, micros
+from promptrail.hashing import content_hash
+from promptrail.secrets import redact
 
+if TYPE_CHECKING:
+    from promptrail.store.db import Store
+
+GENESIS = "sha256:" + "0" * 64
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FORMATS = ("csv", "json", "parquet")
+COLUMNS = "seq, occurred_at, actor, event, subject, payload, prev_hash, hash"
+
+
+def micros(at: datetime) -> int:
+    """Microseconds since the Unix epoch (what DuckDB's TIMESTAMPTZ stores)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def iso(at: datetime | int | None) -> str | None:
+    """The one text form of a time that is hashed: UTC, microseconds, ``+00:00``."""
+    if at is None:
+        return None
+    if isinstance(at, int):
+        at = EPOCH + timedelta(microseconds=at)
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def audit_hash(seq: int, at: datetime | int | None, actor: str | None, event: str | None,
+               subject: str | None, payload: Any, prev_hash: str | None) -> str:
+    """The hash of one row. ``at`` is a datetime or microseconds since the epoch; ``payload``
+    is the stored JSON text (a ``str``) or the decoded value."""
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    return content_hash({"seq": seq, "at": iso(at), "actor": actor, "event": event,
+                         "subject": subject, "payload": payload, "prev_hash": prev_hash})
+
+
+def append(con: Any, event: str, actor: str, subject: str, payload: dict[str, Any]) -> dict:
+    """Append one row inside the caller's open transaction on ``con``; returns the row.
+
+    ``seq`` is max(seq) + 1 read inside this same transaction. That is safe without a
+    sequence or a retry loop because only one writer exists at a time: DuckDB lets one
+    process open the file (the others wait in ``Store``'s lock retry) and ``Store`` runs one
+    transaction at a time per process. Were that ever violated, the primary key on ``seq``
+    would refuse the second row rather than fork the chain.
+    """
+    last = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
+    at = datetime.now(UTC)
+    actor, event, subject = (str(redact(v)) for v in (actor, event, subject))
+    text = json.dumps(redact(payload), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, default=str)
+    row = {"seq": seq, "occurred_at": at, "actor": actor, "event": event, "subject": subject,
+           "payload": text, "prev_hash": prev,
+           "hash": audit_hash(seq, at, actor, event, subject, text, prev)}
+    con.execute(f"INSERT INTO audit_log ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                list(row.values()))
+    return row
+
+
+def check(rows: Iterable[tuple]) -> dict[str, Any]:
+    """Walk rows of (seq, epoch microseconds, actor, event, subject, payload, prev_hash, hash)
+    in seq order; the first row that breaks the chain ends the walk."""
+    count, expected_prev, expected_seq = 0, GENESIS, 1
+    for seq, at_us, actor, event, subject, payload, prev, digest in rows:
+        count += 1
+        reason = None
+        if seq != expected_seq:
+            reason = (f"expected seq {expected_seq}, found {seq} (a row was deleted or "
+                      "renumbered)")
+        elif prev != expected_prev:
+            reason = "prev_hash does not match the previous row (deleted or reordered)"
+        else:
+            try:
+                ok = audit_hash(seq, at_us, actor, event, subject, payload, prev) == digest
+            except (TypeError, ValueError):       # payload edited into invalid JSON
+                ok = False
+            if not ok:
+                reason = "the row's content does not match its hash (edited)"
+        if reason:
+            return {"status": "broken", "rows": count, "first_bad_seq": seq, "reason": reason}
+        expected_prev, expected_seq = digest, seq + 1
+    return {"status": "ok", "rows": count, "first_bad_seq": None, "reason": None}
+
+
+def _stream(cur: Any, size: int = 20_000) -> Iterable[tuple]:
+    while batch := cur.fetchmany(size):
+        yield from batch
+
+
+_SELECT = ("SELECT seq, epoch_us(occurred_at), actor, event, subject, payload, prev_hash, "
+           "hash FROM {src} ORDER BY seq")
 
 
 def verify(store: Store) -> dict[str, Any]:
-    rows = 0
-    expected_prev, expected_seq = GENESIS, 1
+    """{status: ok|broken, rows, first_bad_seq, reason} for the store's chain."""
     with store.connection() as con:
-        cur = con.execute("SELECT seq, occurred_at, actor, event, subject, payload, prev_hash, hash "
-                          "FROM audit_log ORDER BY seq")
-        while batch := cur.fetchmany(10_000):
-            for seq, at, actor, event, subject, payload, prev, digest in batch:
-                rows += 1
-                reason = None
-                if seq != expected_seq:
-                    reason = f"expected seq {expected_seq}, found {seq} (a row is missing)"
-                elif prev != expected_prev:
-                    reason = "prev_hash does not match the previous row (deleted or reordered)"
-                elif audit_hash(seq, micros(at), actor or "", event or "", subject or "",
-                                payload or "", prev) != digest:
-                    reason = "the row's content does not match its hash (edited)"
-                if reason:
-                    return {"status": "broken", "rows": rows, "first_bad_seq": seq,
-                            "reason": reason}
-                expected_prev, expected_seq = digest, seq + 1
-    return {"status": "ok", "rows": rows, "first_bad_seq": None, "reason": None}
+        return check(_stream(con.execute(_SELECT.format(src="audit_log"))))
 
 
 def export(store: Store, fmt: str, out: str | Path) -> dict[str, Any]:
+    """Write the whole log, in seq order, to ``out`` (written aside, then renamed)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     out = Path(out)
@@ -48,8 +129,35 @@ def export(store: Store, fmt: str, out: str | Path) -> dict[str, Any]:
     options = {"csv": "(FORMAT csv, HEADER)", "json": "(FORMAT json, ARRAY true)",
                "parquet": "(FORMAT parquet)"}[fmt]
     with store.connection() as con:
-        path_sql = str(tmp).replace("'", "''")
-        con.execute(f"COPY (SELECT * FROM audit_log ORDER BY seq) TO '{path_sql}' {options}")
+        con.execute(f"COPY (SELECT {COLUMNS} FROM audit_log ORDER BY seq) TO "
+                    f"{_literal(tmp)} {options}")
         rows = con.execute("SELECT count(*) FROM audit_log").fetchone()[0]
     tmp.replace(out)
     return {"format": fmt, "path": str(out), "rows": rows}
+
+
+def verify_export(path: str | Path) -> dict[str, Any]:
+    """Check an exported file (csv, json or parquet, by suffix) without the store: a copy
+    kept elsewhere can be verified on its own, and compared with the live chain."""
+    import duckdb
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".")
+    types = ("{'seq': 'BIGINT', 'occurred_at': 'TIMESTAMPTZ', 'actor': 'VARCHAR', "
+             "'event': 'VARCHAR', 'subject': 'VARCHAR', 'payload': 'JSON', "
+             "'prev_hash': 'VARCHAR', 'hash': 'VARCHAR'}")
+    reader = {"csv": f"read_csv({_literal(path)}, header = true, columns = {types})",
+              "json": f"read_json({_literal(path)}, columns = {types})",
+              "parquet": f"read_parquet({_literal(path)})"}.get(fmt)
+    if reader is None:
+        raise UsageError(f"cannot tell the format of {path}; use .csv, .json or .parquet",
+                         file=path)
+    con = duckdb.connect()
+    try:
+        return check(_stream(con.execute(_SELECT.format(src=reader))))
+    finally:
+        con.close()
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"

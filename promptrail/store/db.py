@@ -2,15 +2,16 @@
 
 DuckDB lets one process at a time open a database file (even a reader is refused while a
 writer has it), so nothing here holds the store open: every call connects, does one short
-transaction, and closes; a call that finds the file locked by another process retries with
-backoff. Inside one process a lock serialises transactions, so concurrent threads of a run
-never race each other for sequence numbers.
+transaction and closes; a call that finds the file locked by another process retries with
+exponential backoff and jitter (10 ms doubling to 500 ms) for up to ``lock_timeout`` seconds
+(60, or ``PROMPTRAIL_STORE_WAIT``), then raises ``OperationalError`` naming the file. Inside
+one process a lock serialises transactions, so a run's threads never race each other.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import math
 import os
 import random
 import socket
@@ -18,113 +19,112 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from promptrail import audit
+from promptrail.audit import GENESIS, audit_hash, micros  # noqa: F401  (re-exported)
 from promptrail.errors import OperationalError
-from promptrail.secrets import redact
+from promptrail.secrets import candidate_pattern, redact, secret_values
 from promptrail.store.migrations import TABLES, column_types, migrate
 
-LOCK_WAIT_SECONDS = float(os.environ.get("PROMPTRAIL_STORE_WAIT", "60"))
-GENESIS = "sha256:" + "0" * 64
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+__all__ = ["GENESIS", "Store", "audit_hash", "mark_incomplete_runs", "micros", "open_store",
+           "redact"]
+
+# Statement types ``query`` runs; anything else goes through ``execute`` or ``write``.
+READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
 
 _process_locks: dict[str, threading.RLock] = {}
-_migrated: set[str] = set()
+_migrated: set[tuple[str, int]] = set()
 _guard = threading.Lock()
 
 
 def _process_lock(path: Path) -> threading.RLock:
     with _guard:
-        return _process_locks.setdefault(str(path), threading.RLock())
+        return _process_locks.setdefault(str(path.resolve()), threading.RLock())
 
 
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
-    return "lock" in text and ("could not set lock" in text or "conflicting lock" in text)
-
-
-def audit_hash(seq: int, at_us: int, actor: str, event: str, subject: str, payload: str,
-               prev_hash: str) -> str:
-    text = "\x1f".join((str(seq), str(at_us), actor, event, subject, payload, prev_hash))
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def micros(at: datetime) -> int:
-    return (at - EPOCH) // timedelta(microseconds=1)
+    return "could not set lock" in text or "conflicting lock" in text
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, lock_timeout: float | None = None) -> None:
         self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock_timeout = (float(os.environ.get("PROMPTRAIL_STORE_WAIT", "60"))
+                             if lock_timeout is None else lock_timeout)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
 
     # -- connections ---------------------------------------------------------------------
-    def _connect(self) -> Any:
+    def _open(self) -> Any:
         import duckdb
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        deadline = time.monotonic() + self.lock_timeout
         delay = 0.01
         while True:
             try:
-                con = duckdb.connect(str(self.path))
-                break
+                return duckdb.connect(str(self.path))
             except duckdb.IOException as exc:
-                if not _is_lock_error(exc) or time.monotonic() > deadline:
-                    raise OperationalError(f"the store {self.path} stayed locked by another "
-                                           f"process for {LOCK_WAIT_SECONDS:.0f} s: {exc}",
-                                           kind="store") from None
-                time.sleep(delay * (0.5 + random.random()))
+                left = deadline - time.monotonic()
+                if not _is_lock_error(exc):
+                    raise OperationalError(f"cannot open the store {self.path}: {exc}",
+                                           file=self.path, kind="store") from None
+                if left <= 0:
+                    raise OperationalError(
+                        f"the store {self.path} stayed locked by another process for "
+                        f"{self.lock_timeout:g} s: {exc}", file=self.path, kind="store") from None
+                time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
                 delay = min(delay * 2, 0.5)
             except duckdb.Error as exc:
                 raise OperationalError(f"cannot open the store {self.path}: {exc}",
-                                       kind="store") from None
-        con.execute("SET TimeZone = 'UTC'")
-        key = str(self.path.resolve())
-        if key not in _migrated:
-            migrate(con)
-            self._mark_incomplete(con)
-            _migrated.add(key)
-        return con
+                                       file=self.path, kind="store") from None
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
+        """A fresh connection (migrated, UTC), closed on exit. Keep what you do short."""
         with _process_lock(self.path):
-            con = self._connect()
+            con = self._open()
             try:
+                con.execute("SET TimeZone = 'UTC'")
+                key = (str(self.path.resolve()), self.path.stat().st_ino)
+                if key not in _migrated:
+                    migrate(con)
+                    _mark_incomplete(con)
+                    _migrated.add(key)
                 yield con
             finally:
                 con.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
+        """One read-write transaction: commits on exit, rolls back on an exception."""
         with self.connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                try:
+                    con.execute("ROLLBACK")
+                except Exception:  # noqa: BLE001  (the transaction already aborted)
+                    pass
                 raise
             con.execute("COMMIT")
 
     def migrate(self) -> None:
-        with self.connection():
-            pass
-
-    @staticmethod
-    def _mark_incomplete(con: Any) -> None:
-        """Runs left 'running' by a process of this host that no longer exists."""
-        host = socket.gethostname()
-        rows = con.execute("SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?",
-                           [host]).fetchall()
-        for run_id, pid in rows:
-            if pid is None or not _alive(int(pid)):
-                con.execute("UPDATE runs SET status = 'incomplete' WHERE run_id = ?", [run_id])
+        """Bring the schema up to date (idempotent; also done on first connect)."""
+        with self.connection() as con:
+            migrate(con)
 
     # -- reads ---------------------------------------------------------------------------
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
+        """Run one read statement: (column names, rows). Writes are refused here."""
         with self.connection() as con:
+            _refuse_writes(con, sql)
             cur = con.execute(sql, params or [])
             cols = [d[0] for d in cur.description] if cur.description else []
             return cols, cur.fetchall()
@@ -135,82 +135,172 @@ class Store:
 
     # -- writes --------------------------------------------------------------------------
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        """One write statement in its own transaction."""
         with self.transaction() as con:
             con.execute(sql, params or [])
 
-    def write(self, batches: dict[str, list[dict[str, Any]]]) -> None:
-        """Insert rows into several tables in one transaction (Arrow batches, not row loops)."""
-        tables = {t: _arrow(t, rows) for t, rows in batches.items() if rows}
+    def write(self, batches: dict[str, list[dict[str, Any]]], con: Any = None) -> None:
+        """Insert rows into several tables in one transaction (Arrow batches, not row loops).
+
+        JSON columns take Python values; strings anywhere are redacted of secrets;
+        prompt_versions rows already stored (same name and content_hash) are skipped. Pass
+        ``con`` from ``transaction()`` to commit with other statements (an audit row)."""
+        values = secret_values()
+        tables = {t: _arrow(t, rows, values) for t, rows in batches.items() if rows}
         if not tables:
             return
-        with self.transaction() as con:
-            for table, tbl in tables.items():
-                con.register("_batch", tbl)
-                try:
-                    if table == "prompt_versions":
-                        con.execute("INSERT OR IGNORE INTO prompt_versions BY NAME "
-                                    "SELECT DISTINCT ON (name, content_hash) * FROM _batch")
-                    else:
-                        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
-                finally:
-                    con.unregister("_batch")
+        if con is None:
+            with self.transaction() as own:
+                _insert(own, tables)
+        else:
+            _insert(con, tables)
 
     def append_audit(self, event: str, actor: str, subject: str, payload: dict[str, Any],
                      con: Any = None) -> dict[str, Any]:
-        """Append one hash-chained audit row. Safe: one process writes at a time (DuckDB's
-        file lock) and one thread within it (the process lock held by ``transaction``)."""
+        """Append one hash-chained audit row, in ``con``'s transaction when given."""
         if con is None:
             with self.transaction() as own:
-                return self.append_audit(event, actor, subject, payload, own)
-        last = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        at = datetime.now(UTC)
-        text = json.dumps(redact(payload), sort_keys=True, separators=(",", ":"), default=str,
-                          ensure_ascii=False)
-        actor, subject = str(redact(actor)), str(redact(subject))
-        row = {"seq": seq, "occurred_at": at, "actor": actor, "event": event, "subject": subject,
-               "payload": text, "prev_hash": prev,
-               "hash": audit_hash(seq, micros(at), actor, event, subject, text, prev)}
-        con.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(row.values()))
-        return row
+                return audit.append(own, event, actor, subject, payload)
+        return audit.append(con, event, actor, subject, payload)
 
 
-def _alive(pid: int) -> bool:
+def open_store(path: str | Path) -> Store:
+    """A migrated store at ``path``."""
+    store = Store(path)
+    store.migrate()
+    return store
+
+
+def mark_incomplete_runs(store: Store) -> list[str]:
+    """Mark 'running' runs whose process (on this host) is gone as 'incomplete'."""
+    with store.transaction() as con:
+        return _mark_incomplete(con)
+
+
+def _mark_incomplete(con: Any) -> list[str]:
+    rows = con.execute("SELECT run_id, pid, epoch(started_at) FROM runs "
+                       "WHERE status = 'running' AND host = ?", [socket.gethostname()]).fetchall()
+    dead = [run_id for run_id, pid, started in rows if not _alive(pid, started)]
+    for run_id in dead:
+        con.execute("UPDATE runs SET status = 'incomplete', finished_at = coalesce("
+                    "finished_at, now()) WHERE run_id = ?", [run_id])
+    return dead
+
+
+def _alive(pid: int | None, started: float | None) -> bool:
+    """Is ``pid`` still the process that started a run at ``started`` (epoch seconds)?
+    A zombie is dead; a process that began after the run is a reused pid."""
+    if pid is None:
+        return False
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] in ("Z", "X"):
+            return False
+        if started is not None:
+            boot = next(float(line.split()[1]) for line in
+                        Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+            began = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+            return began <= started + 2          # clock-tick and btime rounding
+    except (OSError, ValueError, IndexError, StopIteration):
+        pass                                    # no /proc (macOS): trust kill(0)
     return True
 
 
-_ARROW: dict[str, Any] = {}
+def _refuse_writes(con: Any, sql: str) -> None:
+    import duckdb
+
+    kinds = {s.type.name for s in con.extract_statements(sql)}
+    if not kinds <= READ_STATEMENTS:
+        raise duckdb.InvalidInputException(
+            f"the store is read-only here ({', '.join(sorted(kinds - READ_STATEMENTS))} "
+            "statements are not run by queries)")
 
 
-def _arrow(table: str, rows: list[dict[str, Any]]) -> Any:
+def _insert(con: Any, tables: dict[str, Any]) -> None:
+    for table, tbl in tables.items():
+        con.register("_batch", tbl)
+        try:
+            if table == "prompt_versions":   # insert-if-absent on the unique index
+                con.execute("INSERT INTO prompt_versions BY NAME SELECT * FROM _batch "
+                            "ON CONFLICT DO NOTHING")
+            else:
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
+        finally:
+            con.unregister("_batch")
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False).encode
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return _ENCODE(value)
+    except ValueError:                          # NaN or infinity: JSON has no such number
+        return _ENCODE(_finite(value))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None or not isinstance(value, datetime):
+        return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value  # naive means UTC
+
+
+def _arrow(table: str, rows: list[dict[str, Any]], secrets: list[str]) -> Any:
+    """An Arrow table typed like ``table``, with the columns the rows name; every string
+    that could hold a secret is found in one vectorised pass and redacted in Python."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    if not _ARROW:
-        _ARROW.update({"VARCHAR": pa.string(), "JSON": pa.string(), "DOUBLE": pa.float64(),
-                       "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
-                       "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")})
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}")
     types = column_types(table)
-    cols = [c for c, _ in TABLES[table] if any(c in r for r in rows)]
-    unknown = {k for r in rows for k in r} - set(types)
-    if unknown:
+    named = {k for r in rows for k in r}
+    if unknown := named - set(types):
         raise ValueError(f"unknown columns for {table}: {sorted(unknown)}")
-    data: dict[str, list[Any]] = {}
-    for col in cols:
-        kind = types[col]
+    arrow_types = {"VARCHAR": pa.string(), "JSON": pa.string(), "DOUBLE": pa.float64(),
+                   "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
+                   "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
+    pattern = candidate_pattern(secrets)
+    columns, fields = [], []
+    for col, kind in TABLES[table]:
+        if col not in named:
+            continue
         values = [r.get(col) for r in rows]
         if kind == "JSON":
-            values = [None if v is None else json.dumps(redact(v), default=str,
-                                                        ensure_ascii=False) for v in values]
+            values = [_json(v) for v in values]
         elif kind == "VARCHAR":
-            values = [None if v is None else redact(str(v)) for v in values]
+            values = [v if v is None or isinstance(v, str) else str(v) for v in values]
         elif kind == "DOUBLE":
             values = [None if v is None else float(v) for v in values]
-        data[col] = values
-    schema = pa.schema([(c, _ARROW[types[c]]) for c in cols])
-    return pa.Table.from_pydict(data, schema=schema)
+        elif kind == "TIMESTAMPTZ":
+            values = [_timestamp(v) for v in values]
+        array = pa.array(values, type=arrow_types[kind])
+        if kind in ("VARCHAR", "JSON"):
+            hits = pc.match_substring_regex(array, pattern).fill_null(False)
+            if pc.any(hits).as_py():
+                for i in pc.indices_nonzero(hits).to_pylist():
+                    values[i] = (_json(redact(json.loads(values[i]), secrets)) if kind == "JSON"
+                                 else redact(values[i], secrets))
+                array = pa.array(values, type=arrow_types[kind])
+        columns.append(array)
+        fields.append(pa.field(col, arrow_types[kind]))
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))

@@ -1,7 +1,8 @@
 """The store's schema as numbered migrations, each applied in a transaction with its record.
 
 A blank database runs them all; an older one runs only those it lacks. Never edit an applied
-migration: append a new one.
+migration: append a new one (and update ``TABLES``, the current shape, which the tests check
+against what the migrations build).
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# table -> [(column, DuckDB type)]: the one description DDL and Arrow inserts are built from
+# The current shape of every table, in column order: the one description Arrow inserts are
+# typed from. tests/test_store.py asserts a blank database migrates to exactly this.
 TABLES: dict[str, list[tuple[str, str]]] = {
     "runs": [
-        ("run_id", "VARCHAR PRIMARY KEY"), ("kind", "VARCHAR"), ("status", "VARCHAR"),
-        ("env", "VARCHAR"), ("actor", "VARCHAR"), ("started_at", "TIMESTAMPTZ"),
-        ("finished_at", "TIMESTAMPTZ"), ("mode", "VARCHAR"), ("cache_mode", "VARCHAR"),
-        ("git_commit", "VARCHAR"), ("git_dirty", "BOOLEAN"), ("args", "JSON"),
-        ("host", "VARCHAR"), ("pid", "INTEGER"), ("promptrail_version", "VARCHAR"),
+        ("run_id", "VARCHAR"), ("kind", "VARCHAR"), ("status", "VARCHAR"), ("env", "VARCHAR"),
+        ("actor", "VARCHAR"), ("started_at", "TIMESTAMPTZ"), ("finished_at", "TIMESTAMPTZ"),
+        ("mode", "VARCHAR"), ("cache_mode", "VARCHAR"), ("git_commit", "VARCHAR"),
+        ("git_dirty", "BOOLEAN"), ("args", "JSON"), ("host", "VARCHAR"), ("pid", "INTEGER"),
+        ("promptrail_version", "VARCHAR"),
     ],
     "gate_results": [
         ("run_id", "VARCHAR"), ("prompt", "VARCHAR"), ("version", "VARCHAR"),
@@ -46,7 +48,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("source", "VARCHAR"),
     ],
     "promotions": [
-        ("promotion_id", "VARCHAR PRIMARY KEY"), ("name", "VARCHAR"), ("version", "VARCHAR"),
+        ("promotion_id", "VARCHAR"), ("name", "VARCHAR"), ("version", "VARCHAR"),
         ("content_hash", "VARCHAR"), ("env", "VARCHAR"), ("from_version", "VARCHAR"),
         ("from_hash", "VARCHAR"), ("actor", "VARCHAR"), ("approvals", "JSON"),
         ("reason", "VARCHAR"), ("kind", "VARCHAR"), ("promoted_at", "TIMESTAMPTZ"),
@@ -58,8 +60,9 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("expected_hash", "VARCHAR"), ("actual_hash", "VARCHAR"), ("detail", "VARCHAR"),
         ("found_at", "TIMESTAMPTZ"),
     ],
+    # "at" is a reserved word in DuckDB's SQL, so the audit time is occurred_at.
     "audit_log": [
-        ("seq", "BIGINT PRIMARY KEY"), ("occurred_at", "TIMESTAMPTZ"), ("actor", "VARCHAR"),
+        ("seq", "BIGINT"), ("occurred_at", "TIMESTAMPTZ"), ("actor", "VARCHAR"),
         ("event", "VARCHAR"), ("subject", "VARCHAR"), ("payload", "JSON"),
         ("prev_hash", "VARCHAR"), ("hash", "VARCHAR"),
     ],
@@ -67,16 +70,49 @@ TABLES: dict[str, list[tuple[str, str]]] = {
 
 
 def column_types(table: str) -> dict[str, str]:
-    return {c: t.split()[0] for c, t in TABLES[table]}
+    return dict(TABLES[table])
 
 
 def m001_tables(con: Any) -> None:
-    for table, cols in TABLES.items():
-        body = ", ".join(f'"{c}" {t}' for c, t in cols)
-        con.execute(f"CREATE TABLE {table} ({body})")
+    con.execute("""
+    CREATE TABLE runs (
+        run_id VARCHAR PRIMARY KEY, kind VARCHAR, status VARCHAR, env VARCHAR, actor VARCHAR,
+        started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, mode VARCHAR, cache_mode VARCHAR,
+        git_commit VARCHAR, git_dirty BOOLEAN, args JSON, host VARCHAR, pid INTEGER,
+        promptrail_version VARCHAR);
+    CREATE TABLE gate_results (
+        run_id VARCHAR, prompt VARCHAR, version VARCHAR, content_hash VARCHAR, gate VARCHAR,
+        status VARCHAR, score DOUBLE, threshold DOUBLE, summary VARCHAR, details JSON,
+        started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ);
+    CREATE TABLE case_results (
+        run_id VARCHAR, prompt VARCHAR, version VARCHAR, content_hash VARCHAR, role VARCHAR,
+        case_id VARCHAR, "repeat" INTEGER, vars JSON, output VARCHAR, passed BOOLEAN,
+        error VARCHAR, latency_ms DOUBLE, input_tokens INTEGER, output_tokens INTEGER,
+        cached_tokens INTEGER, cost_usd DOUBLE, price_source VARCHAR, cached BOOLEAN,
+        attempts INTEGER, assertions JSON, created_at TIMESTAMPTZ);
+    CREATE TABLE scores (
+        run_id VARCHAR, prompt VARCHAR, version VARCHAR, content_hash VARCHAR, role VARCHAR,
+        case_id VARCHAR, "repeat" INTEGER, metric VARCHAR, score DOUBLE, passed BOOLEAN,
+        threshold DOUBLE, reason VARCHAR, error VARCHAR);
+    CREATE TABLE prompt_versions (
+        name VARCHAR, version VARCHAR, content_hash VARCHAR, resolved JSON, components JSON,
+        first_seen_at TIMESTAMPTZ, source VARCHAR);
+    CREATE TABLE promotions (
+        promotion_id VARCHAR PRIMARY KEY, name VARCHAR, version VARCHAR, content_hash VARCHAR,
+        env VARCHAR, from_version VARCHAR, from_hash VARCHAR, actor VARCHAR, approvals JSON,
+        reason VARCHAR, kind VARCHAR, promoted_at TIMESTAMPTZ, run_id VARCHAR);
+    CREATE TABLE drift_findings (
+        finding_id VARCHAR, run_id VARCHAR, env VARCHAR, target VARCHAR, name VARCHAR,
+        kind VARCHAR, expected_hash VARCHAR, actual_hash VARCHAR, detail VARCHAR,
+        found_at TIMESTAMPTZ);
+    CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY, occurred_at TIMESTAMPTZ, actor VARCHAR, event VARCHAR,
+        subject VARCHAR, payload JSON, prev_hash VARCHAR, hash VARCHAR);
+    """)
 
 
 def m002_indexes(con: Any) -> None:
+    # The unique index is what makes prompt_versions writes insert-if-absent.
     con.execute("CREATE UNIQUE INDEX prompt_versions_hash ON prompt_versions "
                 "(name, content_hash)")
     con.execute("CREATE INDEX promotions_env_name ON promotions (env, name, promoted_at)")
@@ -95,15 +131,29 @@ def m003_views(con: Any) -> None:
         GROUP BY ALL""")
 
 
+def m004_live_view(con: Any) -> None:
+    """An index for per-prompt history, and the live version per environment."""
+    con.execute("CREATE INDEX case_results_prompt ON case_results (prompt, version)")
+    con.execute("""
+        CREATE VIEW live_versions AS
+        SELECT env, name, version, content_hash, promoted_at, actor, kind FROM (
+            SELECT *, row_number() OVER (PARTITION BY env, name
+                                         ORDER BY promoted_at DESC, promotion_id DESC) AS rn
+            FROM promotions)
+        WHERE rn = 1""")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (1, "tables", m001_tables),
     (2, "indexes", m002_indexes),
     (3, "pass_rates view", m003_views),
+    (4, "case_results prompt index, live_versions view", m004_live_view),
 ]
 
 
 def migrate(con: Any, upto: int | None = None) -> list[int]:
-    """Apply the migrations this database lacks; returns the ids applied."""
+    """Apply the migrations this database lacks, each in a transaction with its
+    schema_migrations row; returns the ids applied. ``upto`` stops early (for tests)."""
     con.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(id INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)")
     done = {row[0] for row in con.execute("SELECT id FROM schema_migrations").fetchall()}
@@ -116,7 +166,7 @@ def migrate(con: Any, upto: int | None = None) -> list[int]:
             fn(con)
             con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [mid, name])
             con.execute("COMMIT")
-        except Exception:
+        except BaseException:
             con.execute("ROLLBACK")
             raise
         applied.append(mid)
