@@ -95,3 +95,31 @@ def test_unreachable_prefect_api_is_exit_3(example: Path, tmp_path: Path) -> Non
                           text=True, timeout=120)
     assert proc.returncode == 3
     assert json.loads(proc.stdout)["error"]["kind"] == "operational"
+
+
+def test_promote_and_sweep_flows_run_through_prefect(workspace: Path, tmp_path: Path,
+                                                    prefect_api) -> None:
+    from release_helpers import record_gate_run
+
+    from promptrail.workspace import Workspace
+
+    url, home = prefect_api
+    db = tmp_path / "flows.duckdb"
+    ws = Workspace(workspace)
+    record_gate_run(Store(db), "staging", ws.resolve("faq-answer"))
+    env = {**os.environ, "PROMPTRAIL_DB": str(db), "PREFECT_API_URL": url,
+           "PREFECT_HOME": str(home)}
+    code = ("import json, sys\n"
+            "from flows.promote import promote_flow\n"
+            "from flows.sweep import sweep_flow\n"
+            "p = promote_flow('faq-answer@0.1.0', 'staging', workspace=sys.argv[1], "
+            "actor='release-bot')\n"
+            "s = sweep_flow(workspace=sys.argv[1], env='staging', sweep=False)\n"
+            "print(json.dumps({'promote': p['status'], 'drift': s['status']}))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(workspace)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"promote": "promoted",
+                                                                "drift": "clean"}
+    assert Store(db).query("SELECT actor, kind FROM promotions")[1] == [("release-bot",
+                                                                          "promote")]

@@ -124,7 +124,7 @@ class Store:
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
         """Run one read statement: (column names, rows). Writes are refused here."""
         with self.connection() as con:
-            _refuse_writes(con, sql)
+            check_read_only(con, sql)
             cur = con.execute(sql, params or [])
             cols = [d[0] for d in cur.description] if cur.description else []
             return cols, cur.fetchall()
@@ -213,7 +213,7 @@ def _alive(pid: int | None, started: float | None) -> bool:
     return True
 
 
-def _refuse_writes(con: Any, sql: str) -> None:
+def check_read_only(con: Any, sql: str) -> None:
     import duckdb
 
     kinds = {s.type.name for s in con.extract_statements(sql)}

@@ -1,0 +1,25 @@
+"""The promotion flow: promote (or roll back) one prompt into an environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+from promptrail import promote as promotion
+from promptrail.workspace import Workspace
+
+
+@flow(name="promote", log_prints=False, validate_parameters=False)
+def promote_flow(target: str, to: str, workspace: str = ".", actor: str = "prefect",
+                 approved_by: list[str] | None = None, reason: str = "",
+                 rollback: bool = False) -> dict[str, Any]:
+    """``target`` is NAME@VERSION (or NAME with ``rollback``); ``to`` the environment."""
+    ws = Workspace(workspace)
+    if rollback:
+        back = task(name="rollback", cache_policy=NONE)(promotion.rollback)
+        return back(ws, target.partition("@")[0], to, actor, approved_by or [], reason)
+    name, version = promotion.parse_target(target)
+    forward = task(name="promote", cache_policy=NONE)(promotion.promote)
+    return forward(ws, name, version, to, actor, approved_by or [], reason)
