@@ -14,8 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptrail.hashing import content_hash
 from promptrail.lock import read_lock
+from promptrail.runtime import bundle_hash
 
 OPERATIONAL_KINDS = {"unreachable", "provider-error"}
 
@@ -40,12 +40,6 @@ class Finding:
         return {"env": self.env, "target": self.target, "name": self.name, "kind": self.kind,
                 "expected_hash": self.expected_hash, "actual_hash": self.actual_hash,
                 "detail": self.detail, "new": self.new}
-
-
-def bundle_hash(bundle: dict[str, Any]) -> str:
-    """The hash of what a deployed bundle actually contains (not what it claims)."""
-    return content_hash({k: bundle.get(k) for k in
-                         ("messages", "model", "input_schema", "output_schema")})
 
 
 def config_drift(ws: Any, env: str) -> list[Finding]:

@@ -45,6 +45,7 @@ class ResolvedPrompt:
         return str(self.model["provider"])
 
     def content(self) -> dict[str, Any]:
+        """What the hash covers (the same keys a deployed bundle is verified on)."""
         return {"messages": self.messages, "model": self.model,
                 "input_schema": self.input_schema, "output_schema": self.output_schema}
 

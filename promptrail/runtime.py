@@ -57,8 +57,13 @@ class RuntimePrompt:
         return module.payload(model["name"], self.render(**variables), params)  # type: ignore
 
 
+def bundle_hash(bundle: dict[str, Any]) -> str:
+    """The hash of what a bundle actually contains (not what it claims)."""
+    return content_hash({k: bundle.get(k) for k in CONTENT_KEYS})
+
+
 def verify(bundle: dict[str, Any], expected: str | None = None) -> str:
-    actual = content_hash({k: bundle.get(k) for k in CONTENT_KEYS})
+    actual = bundle_hash(bundle)
     if actual != bundle.get("content_hash"):
         raise BundleError(f"{bundle.get('name')}: content hashes to {actual}, not the "
                           f"{bundle.get('content_hash')} it claims (edited after promotion?)")

@@ -225,15 +225,14 @@ def check_read_only(con: Any, sql: str) -> None:
 
 def _insert(con: Any, tables: dict[str, Any]) -> None:
     for table, tbl in tables.items():
-        con.register("_batch", tbl)
-        try:
-            if table == "prompt_versions":   # insert-if-absent on the unique index
-                con.execute("INSERT INTO prompt_versions BY NAME SELECT * FROM _batch "
-                            "ON CONFLICT DO NOTHING")
-            else:
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
-        finally:
-            con.unregister("_batch")
+        view = f"_batch_{table}"
+        con.register(view, tbl)
+        if table == "prompt_versions":   # insert-if-absent on the unique index
+            con.execute(f"INSERT INTO prompt_versions BY NAME SELECT * FROM {view} "
+                        "ON CONFLICT DO NOTHING")
+        else:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
+        con.unregister(view)   # left registered on an error: the connection is closed anyway
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False).encode
