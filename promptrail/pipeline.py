@@ -188,7 +188,8 @@ def _records(run_id: str, resolved: Any, results: list[GateResult],
                 if suite_run is not None:
                     runs.append(suite_run)
     cases, scores = case_rows(run_id, runs)
-    versions = version_rows([resolved] + ([baseline] if baseline is not None else []))
+    versions = version_rows([resolved] + ([baseline] if baseline is not None else []),
+                            seen_at=timings[0][0] if timings else None)
     return {"gate_results": gate_rows(run_id, resolved, results, timings),
             "case_results": cases, "scores": scores, "prompt_versions": versions}
 

@@ -43,13 +43,15 @@ def case_rows(run_id: str, suite_runs: list[Any]) -> tuple[list[dict[str, Any]],
     return cases, scores
 
 
-def version_rows(resolved: list[Any], source: str = "gate") -> list[dict[str, Any]]:
+def version_rows(resolved: list[Any], source: str = "gate",
+                 seen_at: datetime | None = None) -> list[dict[str, Any]]:
     seen, rows = set(), []
+    first_seen = seen_at or _now()
     for r in resolved:
         if r.content_hash in seen:
             continue
         seen.add(r.content_hash)
         rows.append({"name": r.name, "version": r.version, "content_hash": r.content_hash,
                      "resolved": r.to_dict(), "components": r.components,
-                     "first_seen_at": _now(), "source": source})
+                     "first_seen_at": first_seen, "source": source})
     return rows
