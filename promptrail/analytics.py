@@ -12,6 +12,7 @@ pandas is imported only here, and only when a frame is built.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def frame(sql: str, params: list[Any] | None = None, db: str | Path | Store | No
         from promptrail.store.db import check_read_only
 
         check_read_only(con, sql)
-        return con.execute(sql, params or []).df()
+        with warnings.catch_warnings():   # DuckDB 2.0's df() uses pandas' deprecated inplace=
+            warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+            return con.sql(sql, params=params or None).df()
 
 
 def _where(prompt: str | None, column: str = "prompt") -> tuple[str, list[Any]]:

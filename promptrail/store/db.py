@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,10 +108,8 @@ class Store:
             try:
                 yield con
             except BaseException:
-                try:
+                with suppress(Exception):      # the transaction may have aborted already
                     con.execute("ROLLBACK")
-                except Exception:  # noqa: BLE001  (the transaction already aborted)
-                    pass
                 raise
             con.execute("COMMIT")
 
@@ -142,7 +140,8 @@ class Store:
     def write(self, batches: dict[str, list[dict[str, Any]]], con: Any = None) -> None:
         """Insert rows into several tables in one transaction (Arrow batches, not row loops).
 
-        JSON columns take Python values; strings anywhere are redacted of secrets;
+        JSON columns take Python values (a str that parses as JSON is taken as JSON text);
+        strings anywhere are redacted of secrets;
         prompt_versions rows already stored (same name and content_hash) are skipped. Pass
         ``con`` from ``transaction()`` to commit with other statements (an audit row)."""
         values = secret_values()
@@ -239,8 +238,15 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False).enc
 
 
 def _json(value: Any) -> str | None:
+    """JSON text for a JSON column: a str that already is JSON text is kept as it is."""
     if value is None:
         return None
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+            return value
+        except ValueError:
+            pass
     try:
         return _ENCODE(value)
     except ValueError:                          # NaN or infinity: JSON has no such number
