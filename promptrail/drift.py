@@ -182,13 +182,13 @@ def run_drift(workspace: str, env: str | None = None, sweep: bool = False,
              "target": f.target, "name": f.name, "kind": f.kind,
              "expected_hash": f.expected_hash, "actual_hash": f.actual_hash,
              "detail": f.detail, "found_at": now()} for f in findings]
-    store.write({"runs": [{"run_id": run_id, "kind": "sweep" if sweep else "drift",
-                           "status": "error" if operational else status,
-                           "env": ",".join(envs), "actor": actor, "started_at": started,
-                           "finished_at": now(), "mode": "in-process", "cache_mode": "off",
-                           "args": {"sweep": sweep}}],
-                 "drift_findings": rows})
-    with store.transaction() as con:
+    with store.transaction() as con:   # findings and their audit rows, or neither
+        store.write({"runs": [{"run_id": run_id, "kind": "sweep" if sweep else "drift",
+                               "status": "error" if operational else status,
+                               "env": ",".join(envs), "actor": actor, "started_at": started,
+                               "finished_at": now(), "mode": "in-process",
+                               "cache_mode": "off", "args": {"sweep": sweep}}],
+                     "drift_findings": rows}, con=con)
         for f in findings:
             store.append_audit("drift-finding", actor, f"{f.env}/{f.name}", f.to_dict(),
                                con=con)

@@ -133,12 +133,15 @@ def promote(ws: Any, name: str, version: str, env: str, actor: str,
                "from_hash": current.content_hash if current else None, "actor": actor,
                "approvals": approvers, "reason": reason, "kind": kind, "promoted_at": now,
                "run_id": run_id}
-        store.write({"promotions": [row],
-                     "prompt_versions": version_rows([resolved], source=kind)})
-        store.append_audit(kind, actor, f"{env}/{name}", {
-            "name": name, "version": resolved.version, "content_hash": resolved.content_hash,
-            "env": env, "from_version": row["from_version"], "from_hash": row["from_hash"],
-            "approvals": approvers, "reason": reason, "gate_run": run_id, "targets": deployed})
+        with store.transaction() as con:   # the promotion and its audit row, or neither
+            store.write({"promotions": [row],
+                         "prompt_versions": version_rows([resolved], source=kind)}, con=con)
+            store.append_audit(kind, actor, f"{env}/{name}", {
+                "name": name, "version": resolved.version,
+                "content_hash": resolved.content_hash, "env": env,
+                "from_version": row["from_version"], "from_hash": row["from_hash"],
+                "approvals": approvers, "reason": reason, "gate_run": run_id,
+                "targets": deployed}, con=con)
     result.update(status="promoted", reason=reason or f"{kind} by {actor}",
                   from_version=row["from_version"], approvals=approvers, targets=deployed,
                   promoted_at=now.isoformat())
