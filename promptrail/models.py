@@ -147,6 +147,7 @@ class JudgeSettings(Strict):
 
 class AlertSettings(Strict):
     webhook: str | None = None
+    prefect_block: str | None = None   # a Prefect notification block, e.g. "slack-webhook/ops"
 
 
 class Config(Strict):

@@ -123,3 +123,61 @@ def test_promote_and_sweep_flows_run_through_prefect(workspace: Path, tmp_path: 
                                                                 "drift": "clean"}
     assert Store(db).query("SELECT actor, kind FROM promotions")[1] == [("release-bot",
                                                                           "promote")]
+
+
+def test_sweep_notifies_a_prefect_notification_block(workspace: Path, tmp_path: Path,
+                                                     prefect_api) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from release_helpers import record_gate_run
+
+    from promptrail.promote import promote
+    from promptrail.workspace import Workspace
+
+    received: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):  # noqa: N802
+            received.append(self.rfile.read(int(self.headers["content-length"])))
+            self.send_response(200)
+            self.end_headers()
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    url, home = prefect_api
+    db = tmp_path / "alerts.duckdb"
+    env = {**os.environ, "PROMPTRAIL_DB": str(db), "PREFECT_API_URL": url,
+           "PREFECT_HOME": str(home)}
+    os.environ["PROMPTRAIL_DB"] = str(db)
+    try:
+        ws = Workspace(workspace)
+        for e in ("staging", "production"):
+            record_gate_run(Store(db), e, ws.resolve("faq-answer"))
+            assert promote(ws, "faq-answer", "0.1.0", e, "alice", ["bob"])["status"] == \
+                "promoted"
+    finally:
+        del os.environ["PROMPTRAIL_DB"]
+    (workspace / "dist/production/faq-answer.json").unlink()      # drift: missing bundle
+    cfg = workspace / "promptrail.yaml"
+    cfg.write_text(cfg.read_text() + "alerts: {prefect_block: custom-webhook/promptrail-ops}\n")
+    code = (
+        "import json, sys\n"
+        "from prefect.blocks.notifications import CustomWebhookNotificationBlock as B\n"
+        f"B(name='ops', url='http://127.0.0.1:{hook.server_address[1]}/', "
+        "json_data={'text': '{{subject}}: {{body}}'}, allow_private_urls=True)"
+        ".save('promptrail-ops', overwrite=True)\n"
+        "from flows.sweep import sweep_flow\n"
+        "r = sweep_flow(workspace=sys.argv[1], env='production', sweep=False)\n"
+        "print(json.dumps({'status': r['status'], 'notified': r.get('block_notified')}))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(workspace)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    hook.shutdown()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"status": "drift",
+                                                                "notified": 1}
+    [body] = received
+    assert b"faq-answer: missing" in body
