@@ -34,10 +34,12 @@ def init(target: str | Path) -> dict[str, Any]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
         written.append(rel)
+    from promptrail import editor_schemas
     from promptrail import lock as locking
     from promptrail.lock import write_lock
     from promptrail.workspace import Workspace
 
+    written += editor_schemas.write(root)
     ws = Workspace(root)
     locking.lock(ws)
     for env in ws.config.environments[1:]:
