@@ -1,6 +1,6 @@
 """`at`, `history` and `audit verify` on a large store, timed as whole CLI commands.
 
-    python bench/audit_scale.py [--audit 100000] [--promotions 10000]
+python bench/audit_scale.py [--audit 100000] [--promotions 10000]
 """
 
 from __future__ import annotations
@@ -29,24 +29,49 @@ def populate(store: Store, audit_rows: int, promotions: int) -> None:
         name = names[i % 100]
         version = f"1.{i // 100}.0"
         h = f"sha256:{name}-{version}"
-        promo.append({"promotion_id": f"p{i}", "name": name, "version": version,
-                      "content_hash": h, "env": ("staging", "production")[i % 2],
-                      "actor": "alice", "approvals": ["bob"], "kind": "promote",
-                      "promoted_at": t0 + timedelta(minutes=30 * i)})
-        versions.append({"name": name, "version": version, "content_hash": h,
-                         "resolved": {"messages": [{"role": "system",
-                                                    "content": f"You are {name} {version}."}],
-                                      "model": {"provider": "openai", "name": "gpt-4o-mini"}},
-                         "first_seen_at": t0 + timedelta(minutes=30 * i)})
+        promo.append(
+            {
+                "promotion_id": f"p{i}",
+                "name": name,
+                "version": version,
+                "content_hash": h,
+                "env": ("staging", "production")[i % 2],
+                "actor": "alice",
+                "approvals": ["bob"],
+                "kind": "promote",
+                "promoted_at": t0 + timedelta(minutes=30 * i),
+            }
+        )
+        versions.append(
+            {
+                "name": name,
+                "version": version,
+                "content_hash": h,
+                "resolved": {
+                    "messages": [{"role": "system", "content": f"You are {name} {version}."}],
+                    "model": {"provider": "openai", "name": "gpt-4o-mini"},
+                },
+                "first_seen_at": t0 + timedelta(minutes=30 * i),
+            }
+        )
     store.write({"promotions": promo, "prompt_versions": versions})
     rows, prev = [], GENESIS
     for seq in range(1, audit_rows + 1):
         at = t0 + timedelta(seconds=seq * 150)
-        payload = json.dumps({"n": seq})     # the text the JSON column stores
+        payload = json.dumps({"n": seq})  # the text the JSON column stores
         digest = audit_hash(seq, micros(at), "alice", "gate-run", f"run-{seq}", payload, prev)
-        rows.append({"seq": seq, "occurred_at": at, "actor": "alice", "event": "gate-run",
-                     "subject": f"run-{seq}", "payload": {"n": seq}, "prev_hash": prev,
-                     "hash": digest})
+        rows.append(
+            {
+                "seq": seq,
+                "occurred_at": at,
+                "actor": "alice",
+                "event": "gate-run",
+                "subject": f"run-{seq}",
+                "payload": {"n": seq},
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     store.write({"audit_log": rows})
 
@@ -72,17 +97,24 @@ def main() -> None:
         db = Path(tmp) / "big.duckdb"
         start = time.perf_counter()
         populate(Store(db), args.audit, args.promotions)
-        print(f"populated {args.audit:,} audit rows and {args.promotions:,} promotions in "
-              f"{time.perf_counter() - start:.1f} s")
+        print(
+            f"populated {args.audit:,} audit rows and {args.promotions:,} promotions in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
         env = {**os.environ, "PROMPTRAIL_DB": str(db)}
         exe = str(Path(sys.executable).with_name("promptrail"))
         for label, cmd, target in (
-            ("at production <time>", [exe, "-C", str(ws), "at", "production",
-                                      "2025-03-15T14:47:00Z", "--json"], 1.0),
-            ("at production <time> prompt-043", [exe, "-C", str(ws), "at", "production",
-                                                 "2025-03-15T14:47:00Z", "prompt-043"], 1.0),
-            ("history prompt-042", [exe, "-C", str(ws), "history", "prompt-042", "--json"],
-             1.0),
+            (
+                "at production <time>",
+                [exe, "-C", str(ws), "at", "production", "2025-03-15T14:47:00Z", "--json"],
+                1.0,
+            ),
+            (
+                "at production <time> prompt-043",
+                [exe, "-C", str(ws), "at", "production", "2025-03-15T14:47:00Z", "prompt-043"],
+                1.0,
+            ),
+            ("history prompt-042", [exe, "-C", str(ws), "history", "prompt-042", "--json"], 1.0),
             ("audit verify", [exe, "-C", str(ws), "audit", "verify", "--json"], 5.0),
         ):
             seconds, out = timed(cmd, env)

@@ -35,12 +35,15 @@ def timed(cmd: list[str], cwd: Path, runs: int) -> tuple[float, float, int]:
 
 
 def heavy_imports(args: list[str], cwd: Path) -> list[str]:
-    code = ("import sys, runpy; sys.argv = ['promptrail', *sys.argv[1:]]\n"
-            "from promptrail.cli import main\n"
-            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            f"sys.stderr.write('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
-    err = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
-                         text=True).stderr
+    code = (
+        "import sys, runpy; sys.argv = ['promptrail', *sys.argv[1:]]\n"
+        "from promptrail.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        f"sys.stderr.write('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    err = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True
+    ).stderr
     line = err.rsplit("HEAVY:", 1)[-1].strip() if "HEAVY:" in err else ""
     return [m for m in line.split(",") if m]
 
@@ -66,13 +69,17 @@ def main() -> None:
             median, best, code = timed(cmd, root, args.runs)
             heavy = heavy_imports(cmd[1:], root)
             rows.append((label, median, best, target, code, heavy))
-    print(f"python {sys.version.split()[0]}, PYTHONDONTWRITEBYTECODE="
-          f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')}, {os.cpu_count()} cores")
+    print(
+        f"python {sys.version.split()[0]}, PYTHONDONTWRITEBYTECODE="
+        f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')}, {os.cpu_count()} cores"
+    )
     print("| command | median s | best s | target s | exit | heavy imports |")
     print("|---|---|---|---|---|---|")
     for label, median, best, target, code, heavy in rows:
-        print(f"| {label} | {median:.2f} | {best:.2f} | {target or '-'} | {code} | "
-              f"{', '.join(heavy) or 'none'} |")
+        print(
+            f"| {label} | {median:.2f} | {best:.2f} | {target or '-'} | {code} | "
+            f"{', '.join(heavy) or 'none'} |"
+        )
 
 
 if __name__ == "__main__":

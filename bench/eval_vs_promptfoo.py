@@ -47,12 +47,15 @@ def write_workspace(root: Path, cases: int, concurrency: int) -> None:
     (root / "suites").mkdir()
     (root / "promptrail.yaml").write_text(CONFIG.replace("CONCURRENCY", str(concurrency)))
     (root / "prompts/ticket-echo.yaml").write_text(PROMPT)
-    rows = [json.dumps({"id": f"c{i}", "vars": {"ticket": f"my site {i} is down"}})
-            for i in range(cases)]
+    rows = [
+        json.dumps({"id": f"c{i}", "vars": {"ticket": f"my site {i} is down"}})
+        for i in range(cases)
+    ]
     (root / "suites/cases.jsonl").write_text("\n".join(rows) + "\n")
     (root / "suites/ticket-echo.yaml").write_text(
         "prompt: ticket-echo\ndefaults:\n  assert:\n    - {type: is-json}\n"
-        "    - {type: json-path, path: $.ok, value: true}\ndataset: cases.jsonl\n")
+        "    - {type: json-path, path: $.ok, value: true}\ndataset: cases.jsonl\n"
+    )
 
 
 def free_port() -> int:
@@ -64,9 +67,21 @@ def free_port() -> int:
 def start_server(latency: float) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(BENCH)}
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests/fakeserver.py"), "--port",
-                             str(port), "--latency", str(latency), "--responder",
-                             "responders:json_ok"], env=env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "tests/fakeserver.py"),
+            "--port",
+            str(port),
+            "--latency",
+            str(latency),
+            "--responder",
+            "responders:json_ok",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     proc.stdout.readline()
     return proc, port
@@ -89,41 +104,85 @@ print(json.dumps({"seconds": elapsed, "cases": run.total, "pass_rate": run.pass_
 
 
 def promptrail_eval(root: Path, port: int, mode: str) -> dict:
-    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
-           "OPENAI_API_KEY": "sk-bench-0000000000"}
-    out = subprocess.run([sys.executable, "-c", EVAL, str(root), mode], env=env,
-                         capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "OPENAI_API_KEY": "sk-bench-0000000000",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", EVAL, str(root), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def promptfoo_eval(pf_dir: Path, root: Path, port: int, cases: int, concurrency: int) -> dict:
     tests = [{"vars": {"ticket": f"my site {i} is down"}} for i in range(cases)]
     cfg = {
-        "prompts": [json.dumps([{"role": "system", "content": "Answer in JSON with the key ok."},
-                                {"role": "user", "content": "Ticket: {{ ticket }}"}])],
-        "providers": [{"id": "openai:chat:gpt-4o-mini",
-                       "config": {"apiBaseUrl": f"http://127.0.0.1:{port}/v1",
-                                  "apiKey": "sk-bench-0000000000", "temperature": 0}}],
-        "defaultTest": {"assert": [{"type": "is-json"},
-                                   {"type": "javascript",
-                                    "value": "JSON.parse(output).ok === true"}]},
+        "prompts": [
+            json.dumps(
+                [
+                    {"role": "system", "content": "Answer in JSON with the key ok."},
+                    {"role": "user", "content": "Ticket: {{ ticket }}"},
+                ]
+            )
+        ],
+        "providers": [
+            {
+                "id": "openai:chat:gpt-4o-mini",
+                "config": {
+                    "apiBaseUrl": f"http://127.0.0.1:{port}/v1",
+                    "apiKey": "sk-bench-0000000000",
+                    "temperature": 0,
+                },
+            }
+        ],
+        "defaultTest": {
+            "assert": [
+                {"type": "is-json"},
+                {"type": "javascript", "value": "JSON.parse(output).ok === true"},
+            ]
+        },
         "tests": tests,
     }
     path = root / "promptfooconfig.json"
     path.write_text(json.dumps(cfg))
-    env = {**os.environ, "PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1",
-           "PROMPTFOO_CONFIG_DIR": str(root / ".promptfoo"), "PROMPTFOO_CACHE_ENABLED": "false",
-           "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "PROMPTFOO_DISABLE_TELEMETRY": "1",
+        "PROMPTFOO_DISABLE_UPDATE": "1",
+        "PROMPTFOO_CONFIG_DIR": str(root / ".promptfoo"),
+        "PROMPTFOO_CACHE_ENABLED": "false",
+        "NO_COLOR": "1",
+    }
     exe = pf_dir / "node_modules/.bin/promptfoo"
     # promptfoo 0.120 looks for its migrations at the package root; they ship in dist/
     pkg = pf_dir / "node_modules/promptfoo"
     if not (pkg / "drizzle").exists() and (pkg / "dist/drizzle").exists():
         (pkg / "drizzle").symlink_to(pkg / "dist/drizzle")
     start = time.perf_counter()
-    proc = subprocess.run([str(exe), "eval", "-c", str(path), "--no-cache", "--max-concurrency",
-                           str(concurrency), "--no-progress-bar", "--no-table", "-o",
-                           str(root / "pf.json")], env=env, capture_output=True, text=True,
-                          cwd=root)
+    proc = subprocess.run(
+        [
+            str(exe),
+            "eval",
+            "-c",
+            str(path),
+            "--no-cache",
+            "--max-concurrency",
+            str(concurrency),
+            "--no-progress-bar",
+            "--no-table",
+            "-o",
+            str(root / "pf.json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
     elapsed = time.perf_counter() - start
     ok = proc.returncode in (0, 100)
     result = {"seconds": elapsed, "returncode": proc.returncode}
@@ -142,9 +201,13 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--warm", type=int, default=10000)
-    ap.add_argument("--promptfoo", type=Path, default=None,
-                    help="a folder where `npm install promptfoo@0.120.0` was run (later "
-                         "releases need Node 22; this machine has Node 20)")
+    ap.add_argument(
+        "--promptfoo",
+        type=Path,
+        default=None,
+        help="a folder where `npm install promptfoo@0.120.0` was run (later "
+        "releases need Node 22; this machine has Node 20)",
+    )
     args = ap.parse_args()
     limit = args.cases * args.latency / args.concurrency
     tmp = Path(tempfile.mkdtemp())
@@ -153,24 +216,47 @@ def main() -> None:
         root = tmp / "ws"
         write_workspace(root, args.cases, args.concurrency)
         pr = promptrail_eval(root, port, "off")
-        print(f"promptrail eval stage (the SDK's 0.8 s import timed apart): "
-              f"{args.cases} cases in {pr['seconds']:.2f} s "
-              f"({pr['seconds'] / limit:.2f}x the {limit:.2f} s limit), pass rate "
-              f"{pr['pass_rate']:.0%}")
-        env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
-               "OPENAI_API_KEY": "sk-bench-0000000000", "PROMPTRAIL_DB": str(tmp / "g.duckdb")}
+        print(
+            f"promptrail eval stage (the SDK's 0.8 s import timed apart): "
+            f"{args.cases} cases in {pr['seconds']:.2f} s "
+            f"({pr['seconds'] / limit:.2f}x the {limit:.2f} s limit), pass rate "
+            f"{pr['pass_rate']:.0%}"
+        )
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+            "OPENAI_API_KEY": "sk-bench-0000000000",
+            "PROMPTRAIL_DB": str(tmp / "g.duckdb"),
+        }
         start = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).with_name("promptrail")), "-C", str(root),
-                        "gate", "--cache", "off", "--json"], env=env, capture_output=True)
+        subprocess.run(
+            [
+                str(Path(sys.executable).with_name("promptrail")),
+                "-C",
+                str(root),
+                "gate",
+                "--cache",
+                "off",
+                "--json",
+            ],
+            env=env,
+            capture_output=True,
+        )
         whole = time.perf_counter() - start
-        print(f"promptrail gate, the whole command (lint, eval, schema, regression, cost, "
-              f"store, reports): {whole:.2f} s")
+        print(
+            f"promptrail gate, the whole command (lint, eval, schema, regression, cost, "
+            f"store, reports): {whole:.2f} s"
+        )
         if args.promptfoo and (args.promptfoo / "node_modules/.bin/promptfoo").exists():
             pf = promptfoo_eval(args.promptfoo, root, port, args.cases, args.concurrency)
-            print(f"promptfoo eval: {args.cases} cases in {pf['seconds']:.2f} s "
-                  f"({pf['seconds'] / limit:.2f}x the limit); {pf}")
-            print(f"ratio promptfoo / promptrail: {pf['seconds'] / pr['seconds']:.2f} (eval "
-                  f"stage), {pf['seconds'] / whole:.2f} (whole commands)")
+            print(
+                f"promptfoo eval: {args.cases} cases in {pf['seconds']:.2f} s "
+                f"({pf['seconds'] / limit:.2f}x the limit); {pf}"
+            )
+            print(
+                f"ratio promptfoo / promptrail: {pf['seconds'] / pr['seconds']:.2f} (eval "
+                f"stage), {pf['seconds'] / whole:.2f} (whole commands)"
+            )
         else:
             print("promptfoo: not installed (pass --promptfoo DIR after `npm install promptfoo`)")
     finally:
@@ -179,10 +265,12 @@ def main() -> None:
     try:
         warm = tmp / "warm"
         write_workspace(warm, args.warm, 64)
-        promptrail_eval(warm, fport, "read-write")          # fill the cache
+        promptrail_eval(warm, fport, "read-write")  # fill the cache
         replay = promptrail_eval(warm, fport, "replay")
-        print(f"warm cache: {args.warm} cases in {replay['seconds']:.2f} s, peak memory "
-              f"{replay['peak_mb']:.0f} MB")
+        print(
+            f"warm cache: {args.warm} cases in {replay['seconds']:.2f} s, peak memory "
+            f"{replay['peak_mb']:.0f} MB"
+        )
     finally:
         fast.terminate()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -35,8 +35,11 @@ def gate(env: dict[str, str], runs: int, db: Path) -> list[float]:
     for _ in range(runs):
         db.unlink(missing_ok=True)
         start = time.perf_counter()
-        proc = subprocess.run([exe, "-C", str(REPO), "gate", "--cache", "replay", "--json"],
-                              env={**env, "PROMPTRAIL_DB": str(db)}, capture_output=True)
+        proc = subprocess.run(
+            [exe, "-C", str(REPO), "gate", "--cache", "replay", "--json"],
+            env={**env, "PROMPTRAIL_DB": str(db)},
+            capture_output=True,
+        )
         times.append(time.perf_counter() - start)
         assert proc.returncode == 0, proc.stderr[-2000:]
     return times
@@ -49,15 +52,33 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     plain = gate(env, args.runs, tmp / "plain.duckdb")
-    print(f"in-process: median {statistics.median(plain):.2f} s, best {min(plain):.2f} s "
-          f"(target 5 s)")
+    print(
+        f"in-process: median {statistics.median(plain):.2f} s, best {min(plain):.2f} s (target 5 s)"
+    )
     port = free_port()
     home = tmp / "prefect"
-    server_env = {**env, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                  "DO_NOT_TRACK": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
-                               "127.0.0.1", "--port", str(port)], env=server_env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server_env = {
+        **env,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}/api"
         for _ in range(300):
@@ -68,8 +89,10 @@ def main() -> None:
                 time.sleep(0.3)
         flowed = gate({**server_env, "PREFECT_API_URL": url}, args.runs, tmp / "pf.duckdb")
         over = statistics.median(flowed) - statistics.median(plain)
-        print(f"through a running Prefect server: median {statistics.median(flowed):.2f} s, "
-              f"{over:+.2f} s over in-process (target +2 s)")
+        print(
+            f"through a running Prefect server: median {statistics.median(flowed):.2f} s, "
+            f"{over:+.2f} s over in-process (target +2 s)"
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -1,6 +1,6 @@
 """Generate a large workspace: N prompts sharing M components (default 1,000 and 20).
 
-    python bench/gen_workspace.py /tmp/big --prompts 1000 --components 20
+python bench/gen_workspace.py /tmp/big --prompts 1000 --components 20
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ def generate(root: Path, prompts: int, components: int, seed: int = 7) -> None:
     (root / "promptrail.yaml").write_text(CONFIG)
     (root / "schemas/answer.json").write_text(
         '{"type": "object", "required": ["answer"], "properties": '
-        '{"answer": {"type": "string"}, "score": {"type": "number"}}}\n')
+        '{"answer": {"type": "string"}, "score": {"type": "number"}}}\n'
+    )
     for c in range(components):
-        rules = "\n".join(f"  - Rule {c}.{i}: {' '.join(rng.choices(WORDS, k=12))}."
-                          for i in range(8))
+        rules = "\n".join(
+            f"  - Rule {c}.{i}: {' '.join(rng.choices(WORDS, k=12))}." for i in range(8)
+        )
         (root / f"components/comp-{c:02d}.yaml").write_text(
             f"name: comp-{c:02d}\nversion: 1.{c % 5}.0\ndescription: shared rules {c}\n"
-            f"template: |\n  Shared rules {c}:\n{rules}\n")
+            f"template: |\n  Shared rules {c}:\n{rules}\n"
+        )
     for p in range(prompts):
         comps = rng.sample(range(components), 3)
         uses = ", ".join(f'comp-{c:02d}: "^1.0"' for c in comps)
@@ -65,12 +68,15 @@ messages:
 """)
         (root / f"suites/p-{p:04d}.yaml").write_text(
             f"prompt: p-{p:04d}\ncases:\n  - id: c1\n    vars: {{question: hi}}\n"
-            "    assert: [{type: is-json}]\n")
+            "    assert: [{type: is-json}]\n"
+        )
 
 
-WORDS = ("answer the customer clearly and politely using only the facts given never invent "
-         "policies keep replies short prefer plain words over jargon escalate when unsure "
-         "protect personal data and do not repeat secrets").split()
+WORDS = (
+    "answer the customer clearly and politely using only the facts given never invent "
+    "policies keep replies short prefer plain words over jargon escalate when unsure "
+    "protect personal data and do not repeat secrets"
+).split()
 
 
 def main() -> None:

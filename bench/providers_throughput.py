@@ -29,10 +29,15 @@ from promptrail.providers import ModelClient, ModelRequest, ResponseCache  # noq
 
 
 def req(i: int) -> ModelRequest:
-    return ModelRequest("openai", "gpt-4o-mini",
-                        ({"role": "system", "content": "You answer support tickets briefly."},
-                         {"role": "user", "content": f"Ticket {i}: my site is down."}),
-                        {"temperature": 0.2, "max_tokens": 200})
+    return ModelRequest(
+        "openai",
+        "gpt-4o-mini",
+        (
+            {"role": "system", "content": "You answer support tickets briefly."},
+            {"role": "user", "content": f"Ticket {i}: my site is down."},
+        ),
+        {"temperature": 0.2, "max_tokens": 200},
+    )
 
 
 async def run_all(client: ModelClient, requests: list[ModelRequest]) -> None:
@@ -52,10 +57,12 @@ def live(calls: int, latency: float, concurrency: int) -> None:
         asyncio.run(run_all(client, [req(i) for i in range(calls)]))
         wall = time.perf_counter() - started
         limit = calls * latency / concurrency
-        print(f"live: {calls} calls, latency {latency * 1000:.0f} ms, concurrency "
-              f"{concurrency}: {wall:.2f} s wall vs {limit:.2f} s physical limit "
-              f"({wall / limit:.2f}x; {calls / wall:.0f} calls/s); max in flight "
-              f"{server.max_in_flight}; stats {client.stats}")
+        print(
+            f"live: {calls} calls, latency {latency * 1000:.0f} ms, concurrency "
+            f"{concurrency}: {wall:.2f} s wall vs {limit:.2f} s physical limit "
+            f"({wall / limit:.2f}x; {calls / wall:.0f} calls/s); max in flight "
+            f"{server.max_in_flight}; stats {client.stats}"
+        )
 
 
 def replay(entries: int) -> None:
@@ -64,13 +71,25 @@ def replay(entries: int) -> None:
         requests = [req(i) for i in range(entries)]
         with path.open("w", encoding="utf-8") as fh:
             for i, r in enumerate(requests):
-                fh.write(json.dumps({"key": r.key(), "provider": r.provider, "model": r.model,
-                                     "response": {"text": f"reply {i} " * 20,
-                                                  "input_tokens": 20 + i % 50,
-                                                  "output_tokens": 40 + i % 200,
-                                                  "cached_tokens": 0, "latency_ms": 480.0,
-                                                  "model": "gpt-4o-mini-2024-07-18"},
-                                     "recorded_at": "2026-01-01T00:00:00+00:00"}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "key": r.key(),
+                            "provider": r.provider,
+                            "model": r.model,
+                            "response": {
+                                "text": f"reply {i} " * 20,
+                                "input_tokens": 20 + i % 50,
+                                "output_tokens": 40 + i % 200,
+                                "cached_tokens": 0,
+                                "latency_ms": 480.0,
+                                "model": "gpt-4o-mini-2024-07-18",
+                            },
+                            "recorded_at": "2026-01-01T00:00:00+00:00",
+                        }
+                    )
+                    + "\n"
+                )
         size = path.stat().st_size / 1e6
         started = time.perf_counter()
         cache = ResponseCache(path)
@@ -79,9 +98,11 @@ def replay(entries: int) -> None:
         client = ModelClient(cache=cache, mode="replay")
         asyncio.run(run_all(client, requests))
         wall = time.perf_counter() - started
-        print(f"replay: {n} cached entries ({size:.1f} MB): load {loaded * 1000:.0f} ms, "
-              f"load + {entries} complete() {wall:.2f} s "
-              f"({wall / entries * 1e6:.0f} µs per call); stats {client.stats}")
+        print(
+            f"replay: {n} cached entries ({size:.1f} MB): load {loaded * 1000:.0f} ms, "
+            f"load + {entries} complete() {wall:.2f} s "
+            f"({wall / entries * 1e6:.0f} µs per call); stats {client.stats}"
+        )
 
 
 def main() -> None:

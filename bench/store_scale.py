@@ -43,21 +43,48 @@ def populate(store: Store, rows: int) -> float:
         at = t0 + timedelta(days=DAYS * r / runs, minutes=r % 60)
         version = f"1.{(at - t0).days // 10}.0"
         run_id = f"gate-{r:06d}"
-        run_rows.append({"run_id": run_id, "kind": "gate", "status": "passed",
-                         "env": "staging", "started_at": at, "finished_at": at,
-                         "mode": "in-process", "cache_mode": "off", "args": {"names": [prompt]}})
-        base = {"run_id": run_id, "prompt": prompt, "version": version,
-                "content_hash": f"sha256:{prompt}-{version}", "role": "candidate",
-                "price_source": "bench", "cached": False, "attempts": 1, "created_at": at}
+        run_rows.append(
+            {
+                "run_id": run_id,
+                "kind": "gate",
+                "status": "passed",
+                "env": "staging",
+                "started_at": at,
+                "finished_at": at,
+                "mode": "in-process",
+                "cache_mode": "off",
+                "args": {"names": [prompt]},
+            }
+        )
+        base = {
+            "run_id": run_id,
+            "prompt": prompt,
+            "version": version,
+            "content_hash": f"sha256:{prompt}-{version}",
+            "role": "candidate",
+            "price_source": "bench",
+            "cached": False,
+            "attempts": 1,
+            "created_at": at,
+        }
         for c in range(CASES_PER_RUN):
             passed = rng.random() < 0.93
-            case_rows.append({**base, "case_id": f"case-{c:03d}", "repeat": 0,
-                              "vars": {"customer": "Ana", "ticket": f"ticket {c}"},
-                              "output": '{"reply": "On it", "priority": "high"}',
-                              "passed": passed, "latency_ms": rng.random() * 900,
-                              "input_tokens": 300 + c, "output_tokens": 80,
-                              "cached_tokens": 0, "cost_usd": 0.0001,
-                              "assertions": [{"type": "is-json", "status": "passed"}]})
+            case_rows.append(
+                {
+                    **base,
+                    "case_id": f"case-{c:03d}",
+                    "repeat": 0,
+                    "vars": {"customer": "Ana", "ticket": f"ticket {c}"},
+                    "output": '{"reply": "On it", "priority": "high"}',
+                    "passed": passed,
+                    "latency_ms": rng.random() * 900,
+                    "input_tokens": 300 + c,
+                    "output_tokens": 80,
+                    "cached_tokens": 0,
+                    "cost_usd": 0.0001,
+                    "assertions": [{"type": "is-json", "status": "passed"}],
+                }
+            )
         if len(case_rows) >= BATCH:
             start = time.perf_counter()
             store.write({"runs": run_rows, "case_results": case_rows})
@@ -78,15 +105,37 @@ def audit_rows(store: Store, n: int) -> None:
     rows = []
     for seq in range(first, first + n):
         at = t0 + timedelta(seconds=seq * 60, microseconds=seq)
-        payload = json.dumps({"env": "staging", "status": "passed", "prompts": [
-            {"name": f"prompt-{seq % PROMPTS:02d}", "version": "1.2.0",
-             "content_hash": "sha256:" + "ab" * 32, "status": "passed"}]},
-            sort_keys=True, separators=(",", ":"))
-        digest = audit.audit_hash(seq, at, "ci@example.com", "gate-run", f"gate-{seq:06d}",
-                                  payload, prev)
-        rows.append({"seq": seq, "occurred_at": at, "actor": "ci@example.com",
-                     "event": "gate-run", "subject": f"gate-{seq:06d}", "payload": payload,
-                     "prev_hash": prev, "hash": digest})
+        payload = json.dumps(
+            {
+                "env": "staging",
+                "status": "passed",
+                "prompts": [
+                    {
+                        "name": f"prompt-{seq % PROMPTS:02d}",
+                        "version": "1.2.0",
+                        "content_hash": "sha256:" + "ab" * 32,
+                        "status": "passed",
+                    }
+                ],
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        digest = audit.audit_hash(
+            seq, at, "ci@example.com", "gate-run", f"gate-{seq:06d}", payload, prev
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "occurred_at": at,
+                "actor": "ci@example.com",
+                "event": "gate-run",
+                "subject": f"gate-{seq:06d}",
+                "payload": payload,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     store.write({"audit_log": rows})
 
@@ -113,13 +162,19 @@ def main() -> None:
         load = populate(store, args.rows)
         median, best, result = timed(lambda: store.query(QUERY), 5)
         size = path.stat().st_size / 1e6
-        print(f"{args.rows:,} case results written in {load:.1f} s "
-              f"({args.rows / load:,.0f} rows/s, Arrow batches of {BATCH:,})")
-        print(f"pass rate by version by day: {len(result[1]):,} rows, median "
-              f"{median * 1000:.0f} ms, best {best * 1000:.0f} ms (target < 500 ms; includes "
-              "open and close)")
-        print(f"store size on disk: {size:.1f} MB ({size * 1e6 / args.rows:.0f} bytes per "
-              "case result)")
+        print(
+            f"{args.rows:,} case results written in {load:.1f} s "
+            f"({args.rows / load:,.0f} rows/s, Arrow batches of {BATCH:,})"
+        )
+        print(
+            f"pass rate by version by day: {len(result[1]):,} rows, median "
+            f"{median * 1000:.0f} ms, best {best * 1000:.0f} ms (target < 500 ms; includes "
+            "open and close)"
+        )
+        print(
+            f"store size on disk: {size:.1f} MB ({size * 1e6 / args.rows:.0f} bytes per "
+            "case result)"
+        )
 
         start = time.perf_counter()
         audit_rows(store, args.audit_rows)
@@ -127,8 +182,10 @@ def main() -> None:
         median, best, result = timed(lambda: audit.verify(store), 3)
         assert result["status"] == "ok", result
         print(f"{args.audit_rows:,} audit rows chained and written in {built:.1f} s")
-        print(f"audit verify: {result['rows']:,} rows, median {median:.2f} s, best "
-              f"{best:.2f} s (target < 5 s)")
+        print(
+            f"audit verify: {result['rows']:,} rows, median {median:.2f} s, best "
+            f"{best:.2f} s (target < 5 s)"
+        )
         _, append, _ = timed(lambda: store.append_audit("bench", "me", "x", {"n": 1}), 10)
         print(f"append_audit on the full store: {append * 1000:.0f} ms (open, append, close)")
         print(f"store size on disk after the audit rows: {path.stat().st_size / 1e6:.1f} MB")

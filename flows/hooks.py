@@ -15,8 +15,11 @@ class PrefectHooks(Hooks):
     mode = "prefect"
 
     def map(self, fn: Callable[[str], Any], items: list[str]) -> list[Any]:
-        step = task(name="gate-prompt", cache_policy=NONE,
-                    task_run_name="gate:{name}" if _first_param(fn) == "name" else None)(fn)
+        step = task(
+            name="gate-prompt",
+            cache_policy=NONE,
+            task_run_name="gate:{name}" if _first_param(fn) == "name" else None,
+        )(fn)
         futures = [step.submit(item) for item in items]
         return [f.result() for f in futures]
 

@@ -12,9 +12,15 @@ from promptrail.workspace import Workspace
 
 
 @flow(name="promote", log_prints=False, validate_parameters=False)
-def promote_flow(target: str, to: str, workspace: str = ".", actor: str = "prefect",
-                 approved_by: list[str] | None = None, reason: str = "",
-                 rollback: bool = False) -> dict[str, Any]:
+def promote_flow(
+    target: str,
+    to: str,
+    workspace: str = ".",
+    actor: str = "prefect",
+    approved_by: list[str] | None = None,
+    reason: str = "",
+    rollback: bool = False,
+) -> dict[str, Any]:
     """``target`` is NAME@VERSION (or NAME with ``rollback``); ``to`` the environment."""
     ws = Workspace(workspace)
     if rollback:

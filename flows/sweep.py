@@ -19,8 +19,12 @@ from promptrail.workspace import Workspace
 
 
 @flow(name="sweep", log_prints=False, validate_parameters=False)
-def sweep_flow(workspace: str = ".", env: str | None = None, sweep: bool = True,
-               actor: str = "prefect-schedule") -> dict[str, Any]:
+def sweep_flow(
+    workspace: str = ".",
+    env: str | None = None,
+    sweep: bool = True,
+    actor: str = "prefect-schedule",
+) -> dict[str, Any]:
     check = task(name="drift-check", cache_policy=NONE)(drift.run_drift)
     result = check(workspace, env, sweep, actor)
     block = Workspace(workspace).config.alerts.prefect_block
@@ -32,9 +36,10 @@ def sweep_flow(workspace: str = ".", env: str | None = None, sweep: bool = True,
 
 
 def notify(slug: str, run_id: str, findings: list[dict[str, Any]]) -> None:
-    lines = [f"- {f['env']}/{f['name']}: {f['kind']} at {f['target']}: {f['detail']}"
-             for f in findings]
+    lines = [
+        f"- {f['env']}/{f['name']}: {f['kind']} at {f['target']}: {f['detail']}" for f in findings
+    ]
     Block.load(slug).notify(  # type: ignore[union-attr]
-        body=f"promptrail drift run {run_id}: {len(findings)} new finding(s)\n"
-             + "\n".join(lines),
-        subject=f"promptrail: drift in {findings[0]['env']}")
+        body=f"promptrail drift run {run_id}: {len(findings)} new finding(s)\n" + "\n".join(lines),
+        subject=f"promptrail: drift in {findings[0]['env']}",
+    )

@@ -20,6 +20,9 @@ def operational(run: Any, gate: str) -> GateResult | None:
     errors = run.operational_errors if run is not None else []
     if not errors:
         return None
-    return GateResult(gate, "error", summary=f"{len(errors)} of {run.total} calls failed "
-                      f"({run.role}): {errors[0].error}",
-                      details={"errors": [c.error for c in errors[:20]]})
+    return GateResult(
+        gate,
+        "error",
+        summary=f"{len(errors)} of {run.total} calls failed ({run.role}): {errors[0].error}",
+        details={"errors": [c.error for c in errors[:20]]},
+    )

@@ -32,7 +32,8 @@ def cost_stats(run: Any) -> dict[str, Any]:
         "tokens_per_call_p95": p95([float(t) for t in tokens]),
         # the prompt's own size as the provider counted it: input tokens per call
         "prompt_tokens": round(sum(c.input_tokens or 0 for c in calls) / len(calls))
-        if calls else 0,
+        if calls
+        else 0,
         "price_source": next((c.price_source for c in calls if c.price_source), None),
     }
 
@@ -51,15 +52,23 @@ class CostGate(Gate):
         per_1k = stats["usd_per_1k_calls"]
         problems = []
         if stats["unpriced"]:
-            problems.append(f"no price known for {ctx.resolved.provider}/"
-                            f"{ctx.resolved.model['name']} ({stats['unpriced']} calls unpriced)")
+            problems.append(
+                f"no price known for {ctx.resolved.provider}/"
+                f"{ctx.resolved.model['name']} ({stats['unpriced']} calls unpriced)"
+            )
         if per_1k is not None and ceiling is not None and per_1k > float(ceiling):
             problems.append(f"${per_1k:.4f} per 1k calls is over the ceiling ${ceiling}")
-        summary = (f"${per_1k:.4f} per 1k calls (p95 ${stats['usd_per_call_p95']:.6f}/call), "
-                   f"{stats['tokens_per_call_mean']:.0f} tokens/call"
-                   if per_1k is not None else "cost unknown")
-        base = ctx.baseline_eval() if ctx.baseline is not None and \
-            ctx.baseline.content_hash != ctx.resolved.content_hash else None
+        summary = (
+            f"${per_1k:.4f} per 1k calls (p95 ${stats['usd_per_call_p95']:.6f}/call), "
+            f"{stats['tokens_per_call_mean']:.0f} tokens/call"
+            if per_1k is not None
+            else "cost unknown"
+        )
+        base = (
+            ctx.baseline_eval()
+            if ctx.baseline is not None and ctx.baseline.content_hash != ctx.resolved.content_hash
+            else None
+        )
         if base is not None:
             verdict = operational(base, self.name)
             if verdict is not None:
@@ -72,11 +81,19 @@ class CostGate(Gate):
                 stats["increase"] = increase
                 summary += f"; {increase:+.1%} against {base.version} (${b1k:.4f})"
                 if max_increase is not None and increase > float(max_increase):
-                    problems.append(f"cost rose {increase:.1%} against {base.version} live in "
-                                    f"{ctx.env}; allowed {float(max_increase):.0%}")
+                    problems.append(
+                        f"cost rose {increase:.1%} against {base.version} live in "
+                        f"{ctx.env}; allowed {float(max_increase):.0%}"
+                    )
             growth = stats["prompt_tokens"] - bstats["prompt_tokens"]
             summary += f"; input {growth:+d} tokens/call"
         if problems:
             summary = "; ".join(problems) + f" [{summary}]"
-        return GateResult(self.name, "failed" if problems else "passed", per_1k,
-                          float(ceiling) if ceiling is not None else None, summary, stats)
+        return GateResult(
+            self.name,
+            "failed" if problems else "passed",
+            per_1k,
+            float(ceiling) if ceiling is not None else None,
+            summary,
+            stats,
+        )

@@ -26,7 +26,7 @@ COMPONENT_WORD = re.compile(r"\bcomponent\s*\(")
 @dataclass
 class Finding:
     rule: str
-    severity: str          # error | warning
+    severity: str  # error | warning
     file: str
     line: int | None
     message: str
@@ -34,9 +34,15 @@ class Finding:
     prompt: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": self.severity, "file": self.file,
-                "line": self.line, "message": self.message, "hint": self.hint,
-                "prompt": self.prompt}
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "file": self.file,
+            "line": self.line,
+            "message": self.message,
+            "hint": self.hint,
+            "prompt": self.prompt,
+        }
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -59,8 +65,17 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     except UsageError as exc:
         if exc.kind not in ("invalid-semver", "invalid-file"):
             raise
-        return [Finding(exc.kind, "error", str(exc.file), exc.line, exc.message,
-                        "use MAJOR.MINOR.PATCH versions and ranges like ^2.1 or ~1.0", name)]
+        return [
+            Finding(
+                exc.kind,
+                "error",
+                str(exc.file),
+                exc.line,
+                exc.message,
+                "use MAJOR.MINOR.PATCH versions and ranges like ^2.1 or ~1.0",
+                name,
+            )
+        ]
     prompt, path, text = loaded.model, loaded.path, loaded.text
     out: list[Finding] = []
 
@@ -76,13 +91,21 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
         calls = COMPONENT_CALL.findall(msg.content)
         raw_used.update(c for _, c in calls)
         if len(COMPONENT_WORD.findall(msg.content)) > len(calls):
-            add("component-call-form", "error", "component() must be called as "
-                '{{ component("name") }} with a literal name', "write the component name as a "
-                "quoted literal", msg_line(i))
+            add(
+                "component-call-form",
+                "error",
+                'component() must be called as {{ component("name") }} with a literal name',
+                "write the component name as a quoted literal",
+                msg_line(i),
+            )
     for comp in sorted(set(prompt.uses) - raw_used):
-        add("unused-component", "warning", f"component {comp!r} is declared in `uses` but "
-            "never used", f"remove {comp!r} from `uses` or include it", line_of(text, ("uses",
-                                                                                    comp)))
+        add(
+            "unused-component",
+            "warning",
+            f"component {comp!r} is declared in `uses` but never used",
+            f"remove {comp!r} from `uses` or include it",
+            line_of(text, ("uses", comp)),
+        )
     try:
         resolved = ws.resolve(name)
     except ResolveError as exc:
@@ -93,8 +116,17 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
             "component-cycle": "break the cycle between the components",
             "component-range": "widen the range in `uses` or pin a matching component version",
         }
-        out.append(Finding(rule, "error", str(exc.file or path), exc.line, exc.message,
-                           hints.get(exc.kind, "check the component name"), name))
+        out.append(
+            Finding(
+                rule,
+                "error",
+                str(exc.file or path),
+                exc.line,
+                exc.message,
+                hints.get(exc.kind, "check the component name"),
+                name,
+            )
+        )
         return out
 
     # templates: syntax and variables
@@ -107,38 +139,65 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
             ast = env.parse(msg["content"])
         except TemplateSyntaxError as exc:
             base = msg_line(i) or 0
-            add("template-syntax", "error", f"template syntax error: {exc.message}",
-                "fix the Jinja2 syntax", base + (exc.lineno or 1))
+            add(
+                "template-syntax",
+                "error",
+                f"template syntax error: {exc.message}",
+                "fix the Jinja2 syntax",
+                base + (exc.lineno or 1),
+            )
             continue
         used_vars |= meta.find_undeclared_variables(ast)
     props = set((prompt.input_schema or {}).get("properties", {}) or {})
     for var in sorted(used_vars - props):
-        add("undeclared-variable", "error", f"variable {var!r} is used but not declared in "
-            "input_schema", f"add {var!r} to input_schema.properties",
-            line_of_text(text, var) or line_of(text, ("input_schema",)))
+        add(
+            "undeclared-variable",
+            "error",
+            f"variable {var!r} is used but not declared in input_schema",
+            f"add {var!r} to input_schema.properties",
+            line_of_text(text, var) or line_of(text, ("input_schema",)),
+        )
     for var in sorted(props - used_vars):
-        add("unused-variable", "warning", f"variable {var!r} is declared but never used",
+        add(
+            "unused-variable",
+            "warning",
+            f"variable {var!r} is declared but never used",
             f"remove {var!r} from input_schema or use it",
-            line_of(text, ("input_schema", "properties", var)))
+            line_of(text, ("input_schema", "properties", var)),
+        )
 
     # schemas
-    for key, schema in (("input_schema", resolved.input_schema),
-                        ("output_schema", resolved.output_schema)):
+    for key, schema in (
+        ("input_schema", resolved.input_schema),
+        ("output_schema", resolved.output_schema),
+    ):
         if schema is None:
             continue
         problem = _schema_problem(json.dumps(schema, sort_keys=True))
         if problem:
-            add("invalid-json-schema", "error", f"{key} is not a valid JSON Schema: {problem}",
-                "fix the schema (draft 2020-12)", line_of(text, (key,)))
+            add(
+                "invalid-json-schema",
+                "error",
+                f"{key} is not a valid JSON Schema: {problem}",
+                "fix the schema (draft 2020-12)",
+                line_of(text, (key,)),
+            )
     if resolved.output_schema is not None and not any(
-            JSON_WORD.search(m["content"]) for m in resolved.messages):
-        add("output-schema-without-json", "warning", "output_schema is set but the prompt "
-            "never asks for JSON", "say in the prompt that the answer is JSON",
-            line_of(text, ("output_schema",)))
+        JSON_WORD.search(m["content"]) for m in resolved.messages
+    ):
+        add(
+            "output-schema-without-json",
+            "warning",
+            "output_schema is set but the prompt never asks for JSON",
+            "say in the prompt that the answer is JSON",
+            line_of(text, ("output_schema",)),
+        )
 
     # roles the provider rejects
-    out += [Finding(r, "error", path, msg_line(i), m, h, name)
-            for r, i, m, h in _role_problems(resolved)]
+    out += [
+        Finding(r, "error", path, msg_line(i), m, h, name)
+        for r, i, m, h in _role_problems(resolved)
+    ]
 
     # secrets, in the prompt file and in the text components brought in
     for label, pattern in SECRET_PATTERNS:
@@ -146,14 +205,19 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
             if pattern.search(msg["content"]):
                 hit = pattern.search(msg["content"])
                 line = line_of_text(text, hit.group(0)) if hit else None
-                add("secret", "error", f"message {i} contains what looks like a {label}",
+                add(
+                    "secret",
+                    "error",
+                    f"message {i} contains what looks like a {label}",
                     "remove it; pass secrets through the provider SDK's environment variables",
-                    line or msg_line(i))
+                    line or msg_line(i),
+                )
                 break
 
     # token budget
     budget = ws.config.gate_settings("lint", prompt=prompt).get(
-        "max_tokens", ws.config.token_budget or DEFAULT_MAX_TOKENS)
+        "max_tokens", ws.config.token_budget or DEFAULT_MAX_TOKENS
+    )
     # a token covers at least one byte, so only a prompt longer in bytes than the budget
     # needs the tokenizer (whose import alone costs 0.6 s)
     size = sum(len(m["content"].encode("utf-8")) for m in resolved.messages)
@@ -161,11 +225,15 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     if size > budget:
         from promptrail.tokens import count_tokens
 
-        tokens = sum(count_tokens(m["content"], resolved.model["name"])
-                     for m in resolved.messages)
+        tokens = sum(count_tokens(m["content"], resolved.model["name"]) for m in resolved.messages)
     if tokens > budget:
-        add("token-budget", "error", f"the prompt is {tokens} tokens before variables; the "
-            f"budget is {budget}", "shorten it or raise gates.lint.max_tokens", 1)
+        add(
+            "token-budget",
+            "error",
+            f"the prompt is {tokens} tokens before variables; the budget is {budget}",
+            "shorten it or raise gates.lint.max_tokens",
+            1,
+        )
 
     if ws.exists(f"suites/{name}.yaml") is False:
         add("no-suite", "warning", "no eval suite", f"add suites/{name}.yaml", None)
@@ -192,17 +260,35 @@ def _role_problems(resolved: Any) -> list[tuple[str, int, str, str]]:
         systems = [i for i, r in enumerate(roles) if r == "system"]
         for i in systems:
             if i != 0:
-                out.append(("provider-roles", i, "anthropic takes one system message, first",
-                            "merge it into the first system message"))
+                out.append(
+                    (
+                        "provider-roles",
+                        i,
+                        "anthropic takes one system message, first",
+                        "merge it into the first system message",
+                    )
+                )
         rest = [(i, r) for i, r in enumerate(roles) if r != "system"]
         if rest and rest[0][1] != "user":
-            out.append(("provider-roles", rest[0][0], "anthropic needs the first non-system "
-                        "message to be from the user", "start the conversation with a user "
-                        "message"))
+            out.append(
+                (
+                    "provider-roles",
+                    rest[0][0],
+                    "anthropic needs the first non-system message to be from the user",
+                    "start the conversation with a user message",
+                )
+            )
         for (_, a), (j, b) in zip(rest, rest[1:], strict=False):
             if a == b:
-                out.append(("provider-roles", j, f"anthropic needs user and assistant turns to "
-                            f"alternate; two {b} messages in a row", "merge the two messages"))
+                out.append(
+                    (
+                        "provider-roles",
+                        j,
+                        f"anthropic needs user and assistant turns to "
+                        f"alternate; two {b} messages in a row",
+                        "merge the two messages",
+                    )
+                )
     if "user" not in roles:
         out.append(("provider-roles", len(roles) - 1, "no user message", "add a user message"))
     return out
@@ -220,9 +306,17 @@ def _unused_components(ws: Any) -> list[Finding]:
             used |= set(ws.component(comp_name).model.uses)
         except UsageError:
             continue
-    return [Finding("orphan-component", "warning", f"components/{c}.yaml", 1,
-                    f"component {c!r} is used by no prompt", "remove it or use it")
-            for c in sorted(set(ws.component_names()) - used)]
+    return [
+        Finding(
+            "orphan-component",
+            "warning",
+            f"components/{c}.yaml",
+            1,
+            f"component {c!r} is used by no prompt",
+            "remove it or use it",
+        )
+        for c in sorted(set(ws.component_names()) - used)
+    ]
 
 
 def _jinja_env() -> Any:
@@ -239,8 +333,14 @@ class LintGate(Gate):
         errors = [f for f in findings if f.severity == "error"]
         warnings = len(findings) - len(errors)
         status = "failed" if errors else "passed"
-        summary = (f"{len(errors)} errors, {warnings} warnings" if findings else "no findings")
+        summary = f"{len(errors)} errors, {warnings} warnings" if findings else "no findings"
         if errors:
             summary += ": " + "; ".join(f"{f.rule}: {f.message}" for f in errors[:3])
-        return GateResult("lint", status, score=float(len(errors)), threshold=0.0,
-                          summary=summary, details={"findings": [f.to_dict() for f in findings]})
+        return GateResult(
+            "lint",
+            status,
+            score=float(len(errors)),
+            threshold=0.0,
+            summary=summary,
+            details={"findings": [f.to_dict() for f in findings]},
+        )

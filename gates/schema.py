@@ -39,24 +39,35 @@ class SchemaGate(Gate):
             try:
                 data = parse_json_output(case.output)
             except json.JSONDecodeError as exc:
-                failures.append({"case": case.case_id, "repeat": case.repeat,
-                                 "message": f"not JSON: {exc.msg} at line {exc.lineno}"})
+                failures.append(
+                    {
+                        "case": case.case_id,
+                        "repeat": case.repeat,
+                        "message": f"not JSON: {exc.msg} at line {exc.lineno}",
+                    }
+                )
                 continue
             errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
             if errors:
                 err = errors[0]
-                path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                     for p in err.path)
-                failures.append({"case": case.case_id, "repeat": case.repeat,
-                                 "message": f"{path}: {err.message}"})
+                path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
+                failures.append(
+                    {
+                        "case": case.case_id,
+                        "repeat": case.repeat,
+                        "message": f"{path}: {err.message}",
+                    }
+                )
         if not outputs:
-            return GateResult(self.name, "failed", 0.0, threshold,
-                              "no outputs to check (every case errored)")
+            return GateResult(
+                self.name, "failed", 0.0, threshold, "no outputs to check (every case errored)"
+            )
         rate = 1 - len(failures) / len(outputs)
         status = "passed" if rate >= threshold else "failed"
-        summary = f"{len(outputs) - len(failures)}/{len(outputs)} outputs conform " \
-                  f"({rate:.0%}, threshold {threshold:.0%})"
+        summary = (
+            f"{len(outputs) - len(failures)}/{len(outputs)} outputs conform "
+            f"({rate:.0%}, threshold {threshold:.0%})"
+        )
         if failures:
             summary += f"; first: {failures[0]['case']}: {failures[0]['message']}"
-        return GateResult(self.name, status, rate, threshold, summary,
-                          {"failures": failures})
+        return GateResult(self.name, status, rate, threshold, summary, {"failures": failures})

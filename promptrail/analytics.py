@@ -44,7 +44,7 @@ def frame(sql: str, params: list[Any] | None = None, db: str | Path | Store | No
         from promptrail.store.db import check_read_only
 
         check_read_only(con, sql)
-        with warnings.catch_warnings():   # DuckDB 2.0's df() uses pandas' deprecated inplace=
+        with warnings.catch_warnings():  # DuckDB 2.0's df() uses pandas' deprecated inplace=
             warnings.filterwarnings("ignore", message=".*inplace keyword.*")
             return con.sql(sql, params=params or None).df()
 
@@ -56,35 +56,51 @@ def _where(prompt: str | None, column: str = "prompt") -> tuple[str, list[Any]]:
 def pass_rate_by_version(prompt: str | None = None, db: str | Path | Store | None = None) -> Any:
     """Candidate pass rate per prompt, version and day, over finished gate runs."""
     where, params = _where(prompt)
-    return frame("SELECT prompt, version, date_trunc('day', started_at) AS day, "
-                 "sum(cases) AS cases, sum(pass_rate * cases) / sum(cases) AS pass_rate "
-                 f"FROM pass_rates WHERE true {where}"
-                 "GROUP BY ALL ORDER BY prompt, day, version", params, db)
+    return frame(
+        "SELECT prompt, version, date_trunc('day', started_at) AS day, "
+        "sum(cases) AS cases, sum(pass_rate * cases) / sum(cases) AS pass_rate "
+        f"FROM pass_rates WHERE true {where}"
+        "GROUP BY ALL ORDER BY prompt, day, version",
+        params,
+        db,
+    )
 
 
 def cost_trend(prompt: str | None = None, db: str | Path | Store | None = None) -> Any:
     """Cost per 1,000 calls and tokens per call, per prompt, version and day."""
     where, params = _where(prompt, "c.prompt")
-    return frame("SELECT c.prompt, c.version, date_trunc('day', r.started_at) AS day, "
-                 "avg(c.cost_usd) * 1000 AS usd_per_1k_calls, "
-                 "avg(c.input_tokens + c.output_tokens) AS tokens_per_call, count(*) AS calls "
-                 "FROM case_results c JOIN runs r USING (run_id) "
-                 f"WHERE c.role = 'candidate' {where}"
-                 "GROUP BY ALL ORDER BY c.prompt, day, c.version", params, db)
+    return frame(
+        "SELECT c.prompt, c.version, date_trunc('day', r.started_at) AS day, "
+        "avg(c.cost_usd) * 1000 AS usd_per_1k_calls, "
+        "avg(c.input_tokens + c.output_tokens) AS tokens_per_call, count(*) AS calls "
+        "FROM case_results c JOIN runs r USING (run_id) "
+        f"WHERE c.role = 'candidate' {where}"
+        "GROUP BY ALL ORDER BY c.prompt, day, c.version",
+        params,
+        db,
+    )
 
 
 def slowest_cases(limit: int = 20, db: str | Path | Store | None = None) -> Any:
     """The slowest calls that reached a model (cache hits left out)."""
-    return frame("SELECT prompt, version, case_id, repeat, latency_ms, run_id "
-                 "FROM case_results WHERE NOT coalesce(cached, false) AND latency_ms IS NOT NULL "
-                 "ORDER BY latency_ms DESC LIMIT ?", [limit], db)
+    return frame(
+        "SELECT prompt, version, case_id, repeat, latency_ms, run_id "
+        "FROM case_results WHERE NOT coalesce(cached, false) AND latency_ms IS NOT NULL "
+        "ORDER BY latency_ms DESC LIMIT ?",
+        [limit],
+        db,
+    )
 
 
 def failing_cases(run_id: str, db: str | Path | Store | None = None) -> Any:
     """Every failed or errored case of one run, with its error and assertions."""
-    return frame("SELECT prompt, version, role, case_id, repeat, error, output, assertions "
-                 "FROM case_results WHERE run_id = ? AND NOT coalesce(passed, false) "
-                 "ORDER BY prompt, role, case_id, repeat", [run_id], db)
+    return frame(
+        "SELECT prompt, version, role, case_id, repeat, error, output, assertions "
+        "FROM case_results WHERE run_id = ? AND NOT coalesce(passed, false) "
+        "ORDER BY prompt, role, case_id, repeat",
+        [run_id],
+        db,
+    )
 
 
 def compare_runs(run_a: str, run_b: str, db: str | Path | Store | None = None) -> Any:
@@ -99,7 +115,9 @@ def compare_runs(run_a: str, run_b: str, db: str | Path | Store | None = None) -
         "FROM (SELECT * FROM r WHERE run_id = ?) a FULL JOIN (SELECT * FROM r WHERE run_id = ?) b "
         "  ON a.prompt = b.prompt AND a.role = b.role AND a.case_id = b.case_id "
         "WHERE a.pass_rate IS DISTINCT FROM b.pass_rate ORDER BY 1, 2, 3",
-        [run_a, run_b, run_a, run_b], db)
+        [run_a, run_b, run_a, run_b],
+        db,
+    )
 
 
 class Analytics:

@@ -36,16 +36,24 @@ def github_approvals(pr: int, repo: str | None = None) -> list[str]:
     page = 1
     while True:
         url = f"{api}/repos/{repo}/pulls/{pr}/reviews?per_page=100&page={page}"
-        req = urllib.request.Request(url, headers={
-            "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "promptrail"})
+        req = urllib.request.Request(
+            url,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+                "User-Agent": "promptrail",
+            },
+        )
         try:
             with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310
                 batch = json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403, 404):
-                raise UsageError(f"GitHub refused the reviews of {repo}#{pr} (HTTP {exc.code}): "
-                                 "check the token's access and the PR number") from None
+                raise UsageError(
+                    f"GitHub refused the reviews of {repo}#{pr} (HTTP {exc.code}): "
+                    "check the token's access and the PR number"
+                ) from None
             raise OperationalError(f"GitHub answered HTTP {exc.code} for {repo}#{pr}") from None
         except (OSError, ValueError) as exc:
             raise OperationalError(f"cannot read the reviews of {repo}#{pr}: {exc}") from None
@@ -56,7 +64,7 @@ def github_approvals(pr: int, repo: str | None = None) -> list[str]:
             break
         page += 1
     latest: dict[str, str] = {}
-    for review in reviews:    # in submission order: a later review replaces an earlier one
+    for review in reviews:  # in submission order: a later review replaces an earlier one
         login = (review.get("user") or {}).get("login")
         state = review.get("state")
         if login and state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):

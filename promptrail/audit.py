@@ -49,8 +49,15 @@ def iso(at: datetime | int | str | None) -> str | None:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def audit_hash(seq: int, at: datetime | int | str | None, actor: str | None, event: str | None,
-               subject: str | None, payload: Any, prev_hash: str | None) -> str:
+def audit_hash(
+    seq: int,
+    at: datetime | int | str | None,
+    actor: str | None,
+    event: str | None,
+    subject: str | None,
+    payload: Any,
+    prev_hash: str | None,
+) -> str:
     """The hash of one row. ``at`` is a datetime, microseconds since the epoch or ``iso()``
     text; ``payload`` is the stored JSON text (a ``str``) or the decoded value."""
     fields = (actor, event, subject, prev_hash)
@@ -59,19 +66,35 @@ def audit_hash(seq: int, at: datetime | int | str | None, actor: str | None, eve
             # Fast path, same result as content_hash(): with no carriage return anywhere,
             # content_hash's normalisation only turns integral floats into ints, which
             # parse_float does while decoding (verify spends its time here).
-            doc = {"seq": seq, "at": iso(at), "actor": actor, "event": event,
-                   "subject": subject, "payload": _DECODE(payload),
-                   "prev_hash": prev_hash}
+            doc = {
+                "seq": seq,
+                "at": iso(at),
+                "actor": actor,
+                "event": event,
+                "subject": subject,
+                "payload": _DECODE(payload),
+                "prev_hash": prev_hash,
+            }
             return HASH_PREFIX + hashlib.sha256(_CANONICAL(doc).encode()).hexdigest()
         payload = json.loads(payload)
-    return content_hash({"seq": seq, "at": iso(at), "actor": actor, "event": event,
-                         "subject": subject, "payload": payload, "prev_hash": prev_hash})
+    return content_hash(
+        {
+            "seq": seq,
+            "at": iso(at),
+            "actor": actor,
+            "event": event,
+            "subject": subject,
+            "payload": payload,
+            "prev_hash": prev_hash,
+        }
+    )
 
 
 _CR = re.compile(r"\\(?:r|u000[dD])")
 _DECODE = json.JSONDecoder(parse_float=lambda text: _number(text)).decode
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False).encode
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
 
 
 def _number(text: str) -> int | float:
@@ -92,13 +115,22 @@ def append(con: Any, event: str, actor: str, subject: str, payload: dict[str, An
     seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
     at = datetime.now(UTC)
     actor, event, subject = (str(redact(v)) for v in (actor, event, subject))
-    text = json.dumps(redact(payload), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, default=str)
-    row = {"seq": seq, "occurred_at": at, "actor": actor, "event": event, "subject": subject,
-           "payload": text, "prev_hash": prev,
-           "hash": audit_hash(seq, at, actor, event, subject, text, prev)}
-    con.execute(f"INSERT INTO audit_log ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                list(row.values()))
+    text = json.dumps(
+        redact(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    row = {
+        "seq": seq,
+        "occurred_at": at,
+        "actor": actor,
+        "event": event,
+        "subject": subject,
+        "payload": text,
+        "prev_hash": prev,
+        "hash": audit_hash(seq, at, actor, event, subject, text, prev),
+    }
+    con.execute(
+        f"INSERT INTO audit_log ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(row.values())
+    )
     return row
 
 
@@ -110,14 +142,13 @@ def check(rows: Iterable[tuple]) -> dict[str, Any]:
         count += 1
         reason = None
         if seq != expected_seq:
-            reason = (f"expected seq {expected_seq}, found {seq} (a row was deleted or "
-                      "renumbered)")
+            reason = f"expected seq {expected_seq}, found {seq} (a row was deleted or renumbered)"
         elif prev != expected_prev:
             reason = "prev_hash does not match the previous row (deleted or reordered)"
         else:
             try:
                 ok = audit_hash(seq, at, actor, event, subject, payload, prev) == digest
-            except (TypeError, ValueError):       # payload edited into invalid JSON
+            except (TypeError, ValueError):  # payload edited into invalid JSON
                 ok = False
             if not ok:
                 reason = "the row's content does not match its hash (edited)"
@@ -133,8 +164,10 @@ def _stream(cur: Any, size: int = 20_000) -> Iterable[tuple]:
 
 
 ISO_SQL = "strftime(occurred_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00')"
-_SELECT = (f"SELECT seq, {ISO_SQL}, actor, event, subject, payload, prev_hash, hash "
-           "FROM {src} ORDER BY seq")
+_SELECT = (
+    f"SELECT seq, {ISO_SQL}, actor, event, subject, payload, prev_hash, hash "
+    "FROM {src} ORDER BY seq"
+)
 
 
 def verify(store: Store) -> dict[str, Any]:
@@ -150,11 +183,15 @@ def export(store: Store, fmt: str, out: str | Path) -> dict[str, Any]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    options = {"csv": "(FORMAT csv, HEADER)", "json": "(FORMAT json, ARRAY true)",
-               "parquet": "(FORMAT parquet)"}[fmt]
+    options = {
+        "csv": "(FORMAT csv, HEADER)",
+        "json": "(FORMAT json, ARRAY true)",
+        "parquet": "(FORMAT parquet)",
+    }[fmt]
     with store.connection() as con:
-        con.execute(f"COPY (SELECT {COLUMNS} FROM audit_log ORDER BY seq) TO "
-                    f"{_literal(tmp)} {options}")
+        con.execute(
+            f"COPY (SELECT {COLUMNS} FROM audit_log ORDER BY seq) TO {_literal(tmp)} {options}"
+        )
         rows = con.execute("SELECT count(*) FROM audit_log").fetchone()[0]
     tmp.replace(out)
     return {"format": fmt, "path": str(out), "rows": rows}
@@ -167,15 +204,20 @@ def verify_export(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     fmt = path.suffix.lstrip(".")
-    types = ("{'seq': 'BIGINT', 'occurred_at': 'TIMESTAMPTZ', 'actor': 'VARCHAR', "
-             "'event': 'VARCHAR', 'subject': 'VARCHAR', 'payload': 'JSON', "
-             "'prev_hash': 'VARCHAR', 'hash': 'VARCHAR'}")
-    reader = {"csv": f"read_csv({_literal(path)}, header = true, columns = {types})",
-              "json": f"read_json({_literal(path)}, columns = {types})",
-              "parquet": f"read_parquet({_literal(path)})"}.get(fmt)
+    types = (
+        "{'seq': 'BIGINT', 'occurred_at': 'TIMESTAMPTZ', 'actor': 'VARCHAR', "
+        "'event': 'VARCHAR', 'subject': 'VARCHAR', 'payload': 'JSON', "
+        "'prev_hash': 'VARCHAR', 'hash': 'VARCHAR'}"
+    )
+    reader = {
+        "csv": f"read_csv({_literal(path)}, header = true, columns = {types})",
+        "json": f"read_json({_literal(path)}, columns = {types})",
+        "parquet": f"read_parquet({_literal(path)})",
+    }.get(fmt)
     if reader is None:
-        raise UsageError(f"cannot tell the format of {path}; use .csv, .json or .parquet",
-                         file=path)
+        raise UsageError(
+            f"cannot tell the format of {path}; use .csv, .json or .parquet", file=path
+        )
     con = duckdb.connect()
     try:
         return check(_stream(con.execute(_SELECT.format(src=reader))))

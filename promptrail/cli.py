@@ -19,11 +19,13 @@ from promptrail.errors import EXIT_CHECK_FAILED, EXIT_OK, PromptrailError, Usage
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
-def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]],
-                                   Callable[[argparse.Namespace], int]]:
+def command(
+    name: str,
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
     def register(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
         COMMANDS[name] = fn
         return fn
+
     return register
 
 
@@ -54,8 +56,9 @@ def actor(args: argparse.Namespace) -> str:
         return os.environ["PROMPTRAIL_ACTOR"]
     import subprocess
 
-    proc = subprocess.run(["git", "-C", args.C, "config", "user.email"], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        ["git", "-C", args.C, "config", "user.email"], capture_output=True, text=True
+    )
     return proc.stdout.strip() or os.environ.get("USER", "unknown")
 
 
@@ -72,6 +75,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         for f in result["files"]:
             say(f"  {f}")
         say("Next: promptrail lint && promptrail lock --check")
+
     emit(args, result, human)
     return EXIT_OK
 
@@ -83,13 +87,18 @@ def cmd_lint(args: argparse.Namespace) -> int:
     findings = lint_workspace(workspace(args), args.names or None)
     errors = sum(f.severity == "error" for f in findings)
     status = "failed" if errors else "passed"
-    data = {"status": status, "errors": errors, "warnings": len(findings) - errors,
-            "findings": [f.to_dict() for f in findings]}
+    data = {
+        "status": status,
+        "errors": errors,
+        "warnings": len(findings) - errors,
+        "findings": [f.to_dict() for f in findings],
+    }
 
     def human() -> None:
         for f in findings:
             say(str(f))
         say(f"lint {status}: {errors} errors, {len(findings) - errors} warnings")
+
     emit(args, data, human)
     return EXIT_CHECK_FAILED if errors else EXIT_OK
 
@@ -124,18 +133,25 @@ def cmd_render(args: argparse.Namespace) -> int:
     variables = _vars(args)
     if args.vars or args.var or resolved.input_schema.get("required"):
         validate_vars(resolved, variables, args.vars)
-    messages = render_messages(resolved, variables) if (args.vars or args.var) else \
-        resolved.messages
+    messages = (
+        render_messages(resolved, variables) if (args.vars or args.var) else resolved.messages
+    )
     provider = args.provider or resolved.provider
     params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
     module = importlib.import_module(f"promptrail.providers.{provider}")
     body = module.payload(resolved.model["name"], messages, params)
-    data = {"name": resolved.name, "version": resolved.version, "provider": provider,
-            "content_hash": resolved.content_hash, "request": body}
+    data = {
+        "name": resolved.name,
+        "version": resolved.version,
+        "provider": provider,
+        "content_hash": resolved.content_hash,
+        "request": body,
+    }
 
     def human() -> None:
         say(f"# {resolved.name} {resolved.version} ({resolved.content_hash}) -> {provider}")
         say(json.dumps(body, indent=2, ensure_ascii=False))
+
     emit(args, data, human)
     return EXIT_OK
 
@@ -159,8 +175,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _print_diff(d: dict[str, Any]) -> None:
-    say(f"{d['name']}: {d['from']['version']} -> {d['to']['version']}  bump: {d['bump']}"
-        f"{'  (version bump is enough)' if d.get('bump_ok') else ''}")
+    say(
+        f"{d['name']}: {d['from']['version']} -> {d['to']['version']}  bump: {d['bump']}"
+        f"{'  (version bump is enough)' if d.get('bump_ok') else ''}"
+    )
     if d.get("bump_ok") is False:
         say(f"  the version bump is {d['version_bump']}, the change calls for {d['bump']}")
     for c in d["changes"]:
@@ -203,6 +221,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
             for p in problems:
                 say(f"{p.env or '-'}: {p.name}: {p.kind}: {p.message}")
             say(f"lock check: {status}" + (f" ({len(problems)} problems)" if problems else ""))
+
         emit(args, data, human)
         return EXIT_CHECK_FAILED if problems else EXIT_OK
     result = lock.lock(ws, args.env)
@@ -211,6 +230,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
         for c in result["changes"]:
             say(f"  {c['name']}: {c['from'] or '(new)'} -> {c['to'] or '(removed)'}")
         say(f"{result['path']}: {'written' if result['written'] else 'up to date'}")
+
     emit(args, result, human_lock)
     return EXIT_OK
 
@@ -224,8 +244,14 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
     root = Path(args.C).resolve()
     mode = choose_mode(args.mode)
-    kwargs = dict(names=args.names or None, env=args.env, changed_since=args.changed_since,
-                  cache_mode=args.cache, keep_going=args.keep_going, actor=actor(args))
+    kwargs = dict(
+        names=args.names or None,
+        env=args.env,
+        changed_since=args.changed_since,
+        cache_mode=args.cache,
+        keep_going=args.keep_going,
+        actor=actor(args),
+    )
     with Progress(enabled=not args.json) as progress:
         if mode == "prefect":
             prefect_env(root)
@@ -246,15 +272,19 @@ def _print_gate(result: dict[str, Any]) -> None:
         say(f"{p['name']} {p['version']}: {p['status']}")
         for g in p["gates"]:
             say(f"  {g['gate']:<11} {g['status']:<8} {g['summary']}")
-    say(f"gate {result['status']}: run {result['run_id']} ({result['mode']}, cache "
+    say(
+        f"gate {result['status']}: run {result['run_id']} ({result['mode']}, cache "
         f"{result['cache_mode']}) against {result['env']}; reports in "
-        f"{result.get('reports', {}).get('md', '-')}")
+        f"{result.get('reports', {}).get('md', '-')}"
+    )
 
 
 def _print_promotion(r: dict[str, Any]) -> None:
     if r["status"] == "promoted":
-        say(f"{r['kind']}: {r['name']} {r['version']} is live in {r['env']} "
-            f"({r['content_hash']}). {r['reason']}")
+        say(
+            f"{r['kind']}: {r['name']} {r['version']} is live in {r['env']} "
+            f"({r['content_hash']}). {r['reason']}"
+        )
     else:
         say(f"refused: {r['reason']}")
 
@@ -273,8 +303,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from promptrail.promote import parse_target, promote
 
     name, version = parse_target(args.target)
-    result = promote(workspace(args), name, version, args.to, actor(args), _approvals(args),
-                     args.reason or "")
+    result = promote(
+        workspace(args), name, version, args.to, actor(args), _approvals(args), args.reason or ""
+    )
     emit(args, result, lambda: _print_promotion(result))
     return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
 
@@ -283,8 +314,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from promptrail.promote import rollback
 
-    result = rollback(workspace(args), args.name, args.env, actor(args), _approvals(args),
-                      args.reason or "")
+    result = rollback(
+        workspace(args), args.name, args.env, actor(args), _approvals(args), args.reason or ""
+    )
     emit(args, result, lambda: _print_promotion(result))
     return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
 
@@ -307,12 +339,15 @@ def cmd_at(args: argparse.Namespace) -> int:
             say(f"nothing was live in {args.env} at {result['time']}")
         for p in result["prompts"]:
             say(f"== {p['name']} {p['version']}  {p['content_hash']}")
-            say(f"   live in {args.env} since {p['promoted_at']} ({p['kind']} by "
-                f"{p['promoted_by']})")
+            say(
+                f"   live in {args.env} since {p['promoted_at']} ({p['kind']} by "
+                f"{p['promoted_by']})"
+            )
             for m in p["messages"] or []:
                 say(f"--- {m['role']}")
                 say(m["content"].rstrip("\n"))
             say("")
+
     emit(args, result, human)
     return EXIT_OK
 
@@ -328,6 +363,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             say(f"{e['at'][:19]}  {e['event']:<12} {e.get('version') or '':<8} {e['detail']}")
         if not result["events"]:
             say(f"no history for {args.name}")
+
     emit(args, result, human)
     return EXIT_OK
 
@@ -339,10 +375,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.action == "verify":
         result = audit.verify(store)
-        emit(args, result, lambda: say(
-            f"audit chain {result['status']}: {result['rows']} rows checked"
-            + (f"; first bad row: seq {result['first_bad_seq']} ({result['reason']})"
-               if result["status"] == "broken" else "")))
+        emit(
+            args,
+            result,
+            lambda: say(
+                f"audit chain {result['status']}: {result['rows']} rows checked"
+                + (
+                    f"; first bad row: seq {result['first_bad_seq']} ({result['reason']})"
+                    if result["status"] == "broken"
+                    else ""
+                )
+            ),
+        )
         return EXIT_OK if result["status"] == "ok" else EXIT_CHECK_FAILED
     out = args.output or f"audit.{args.format}"
     result = audit.export(store, args.format, out)
@@ -382,8 +426,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
     def human() -> None:
         for f in result["findings"]:
             say(f"{f['env']}: {f['name']}: {f['kind']} at {f['target']}: {f['detail']}")
-        say(f"drift {result['status']}: {len(result['findings'])} findings "
-            f"({result['alerts_sent']} alerts sent)")
+        say(
+            f"drift {result['status']}: {len(result['findings'])} findings "
+            f"({result['alerts_sent']} alerts sent)"
+        )
+
     emit(args, result, human)
     if result["operational"]:
         return 3
@@ -401,28 +448,50 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # -- parser -------------------------------------------------------------------------------
 def approval_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--approved-by", action="append", metavar="WHO", help="an approver "
-                   "(repeatable; the person promoting does not count)")
-    p.add_argument("--approvals-from", metavar="github:PR",
-                   help="count the approving reviews of a pull request (needs GITHUB_TOKEN)")
-    p.add_argument("--repo", metavar="OWNER/NAME", help="for --approvals-from "
-                   "(default: $GITHUB_REPOSITORY)")
+    p.add_argument(
+        "--approved-by",
+        action="append",
+        metavar="WHO",
+        help="an approver (repeatable; the person promoting does not count)",
+    )
+    p.add_argument(
+        "--approvals-from",
+        metavar="github:PR",
+        help="count the approving reviews of a pull request (needs GITHUB_TOKEN)",
+    )
+    p.add_argument(
+        "--repo", metavar="OWNER/NAME", help="for --approvals-from (default: $GITHUB_REPOSITORY)"
+    )
     p.add_argument("--reason", metavar="TEXT")
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="machine output on stdout, nothing else there")
-    common.add_argument("-C", metavar="DIR", default=argparse.SUPPRESS,
-                        help="the workspace (default: the current directory)")
-    common.add_argument("--actor", default=argparse.SUPPRESS,
-                        help="who acts (default: $PROMPTRAIL_ACTOR, then git user.email)")
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="more logging")
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="machine output on stdout, nothing else there",
+    )
+    common.add_argument(
+        "-C",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="the workspace (default: the current directory)",
+    )
+    common.add_argument(
+        "--actor",
+        default=argparse.SUPPRESS,
+        help="who acts (default: $PROMPTRAIL_ACTOR, then git user.email)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="more logging"
+    )
     parser = argparse.ArgumentParser(
-        prog="promptrail", parents=[common],
-        description="Prompt operations as code: version, gate, promote and audit LLM prompts.")
+        prog="promptrail",
+        parents=[common],
+        description="Prompt operations as code: version, gate, promote and audit LLM prompts.",
+    )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def verb(name: str, help_: str) -> argparse.ArgumentParser:
@@ -439,8 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", choices=["openai", "anthropic"])
     p = verb("diff", "rendered diff, interface diff and the semver bump it calls for")
     p.add_argument("name", nargs="?", metavar="NAME")
-    p.add_argument("a", nargs="?", metavar="A",
-                   help="a version, an environment, or git:REF (default: the locked version)")
+    p.add_argument(
+        "a",
+        nargs="?",
+        metavar="A",
+        help="a version, an environment, or git:REF (default: the locked version)",
+    )
     p.add_argument("b", nargs="?", metavar="B", help="same forms (default: the working tree)")
     p.add_argument("--env", action="append", metavar="E", help="compare two environments")
     p = verb("bump", "raise the version in the prompt file")
@@ -455,11 +528,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--env", metavar="E", help="target environment (default: the first gated)")
     p.add_argument("--changed-since", metavar="REF", help="only prompts changed since a git ref")
-    p.add_argument("--cache", choices=["off", "read-write", "replay"],
-                   help="response cache mode (default: promptrail.yaml, else read-write)")
+    p.add_argument(
+        "--cache",
+        choices=["off", "read-write", "replay"],
+        help="response cache mode (default: promptrail.yaml, else read-write)",
+    )
     p.add_argument("--keep-going", action="store_true", help="run later gates after a failure")
-    p.add_argument("--mode", choices=["auto", "prefect", "in-process"], default="auto",
-                   help="auto: through Prefect when PREFECT_API_URL is set")
+    p.add_argument(
+        "--mode",
+        choices=["auto", "prefect", "in-process"],
+        default="auto",
+        help="auto: through Prefect when PREFECT_API_URL is set",
+    )
     p = verb("promote", "the promotion flow: move a gated version into an environment")
     p.add_argument("target", metavar="NAME@VERSION")
     p.add_argument("--to", required=True, metavar="E")
@@ -498,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verb:
         parser.print_help()
         return EXIT_OK
-    if args.verbose:   # Prefect and promptrail log at WARNING unless asked
+    if args.verbose:  # Prefect and promptrail log at WARNING unless asked
         import logging
 
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"

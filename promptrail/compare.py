@@ -29,14 +29,17 @@ def side(ws: Any, name: str, spec: str | None) -> ResolvedPrompt:
             raise UsageError(f"{name} is not locked in {spec}")
         found = snapshots.find(ws, name, content_hash=entry.content_hash)
         if found is None:
-            raise UsageError(f"{name} {entry.version} ({entry.content_hash}) is locked in {spec}"
-                             " but its content is neither in the store nor in git history")
+            raise UsageError(
+                f"{name} {entry.version} ({entry.content_hash}) is locked in {spec}"
+                " but its content is neither in the store nor in git history"
+            )
         return found
     try:
         semver.parse_version(spec)
     except ValueError:
-        raise UsageError(f"{spec!r} is not a version, an environment ({', '.join(env_names)}) "
-                         "or git:REF") from None
+        raise UsageError(
+            f"{spec!r} is not a version, an environment ({', '.join(env_names)}) or git:REF"
+        ) from None
     found = snapshots.find(ws, name, version=spec)
     if found is None:
         raise UsageError(f"{name} {spec} is neither in the store nor in git history")
@@ -64,8 +67,9 @@ def diff_prompt(ws: Any, name: str, a: str | None, b: str | None) -> dict[str, A
         old = new
     result = compare(old, new)
     result["version_bump"] = semver.bump_between(old.version, new.version)
-    result["bump_ok"] = semver.BUMPS.index(result["version_bump"]) >= \
-        semver.BUMPS.index(result["bump"])
+    result["bump_ok"] = semver.BUMPS.index(result["version_bump"]) >= semver.BUMPS.index(
+        result["bump"]
+    )
     return result
 
 
@@ -76,8 +80,14 @@ def diff_envs(ws: Any, env_a: str, env_b: str) -> dict[str, Any]:
     for name in sorted(set(lock_a) | set(lock_b)):
         ea, eb = lock_a.get(name), lock_b.get(name)
         if ea is None or eb is None:
-            prompts.append({"name": name, "status": f"only in {env_a if eb is None else env_b}",
-                            "from": ea and ea.to_dict(), "to": eb and eb.to_dict()})
+            prompts.append(
+                {
+                    "name": name,
+                    "status": f"only in {env_a if eb is None else env_b}",
+                    "from": ea and ea.to_dict(),
+                    "to": eb and eb.to_dict(),
+                }
+            )
             continue
         if ea.content_hash == eb.content_hash:
             prompts.append({"name": name, "status": "same", "version": ea.version})
@@ -85,9 +95,18 @@ def diff_envs(ws: Any, env_a: str, env_b: str) -> dict[str, Any]:
         old = snapshots.find(ws, name, content_hash=ea.content_hash)
         new = snapshots.find(ws, name, content_hash=eb.content_hash)
         if old is None or new is None:
-            prompts.append({"name": name, "status": "changed", "from": ea.to_dict(),
-                            "to": eb.to_dict(), "bump": "unknown", "changes": [],
-                            "rendered_diff": "", "note": "content not found in store or git"})
+            prompts.append(
+                {
+                    "name": name,
+                    "status": "changed",
+                    "from": ea.to_dict(),
+                    "to": eb.to_dict(),
+                    "bump": "unknown",
+                    "changes": [],
+                    "rendered_diff": "",
+                    "note": "content not found in store or git",
+                }
+            )
             continue
         prompts.append({"status": "changed", **compare(old, new)})
     return {"from": env_a, "to": env_b, "prompts": prompts}
@@ -99,14 +118,24 @@ def bump(ws: Any, name: str, part: str) -> dict[str, Any]:
     if part == "auto":
         old = baseline(ws, name)
         if old is None:
-            return {"name": name, "from": current, "to": current, "bump": "none",
-                    "message": f"{name} {current}: nothing to bump (no locked version differs)"}
+            return {
+                "name": name,
+                "from": current,
+                "to": current,
+                "bump": "none",
+                "message": f"{name} {current}: nothing to bump (no locked version differs)",
+            }
         needed = compare(old, ws.resolve(name))["bump"]
         have = semver.bump_between(old.version, current)
         if needed == "none" or semver.BUMPS.index(have) >= semver.BUMPS.index(needed):
-            return {"name": name, "from": current, "to": current, "bump": needed,
-                    "message": f"{name} {current}: already bumped enough ({have} over "
-                               f"{old.version}; the change calls for {needed})"}
+            return {
+                "name": name,
+                "from": current,
+                "to": current,
+                "bump": needed,
+                "message": f"{name} {current}: already bumped enough ({have} over "
+                f"{old.version}; the change calls for {needed})",
+            }
         new_version = semver.bump(old.version, needed)
         part = needed
     else:
@@ -114,11 +143,17 @@ def bump(ws: Any, name: str, part: str) -> dict[str, Any]:
     path = ws.root / loaded.path
     text = path.read_text(encoding="utf-8")
     new_text, count = VERSION_LINE.subn(
-        lambda m: f"{m[1]}{m[2]}{new_version}{m[4]}{m[5]}", text, count=1)
+        lambda m: f"{m[1]}{m[2]}{new_version}{m[4]}{m[5]}", text, count=1
+    )
     if count != 1:
         raise UsageError("no top-level `version:` line to rewrite", file=loaded.path)
     from promptrail.fsutil import write_atomic
 
     write_atomic(path, new_text)
-    return {"name": name, "from": current, "to": new_version, "bump": part,
-            "message": f"{name}: {current} -> {new_version} ({part}); run `promptrail lock`"}
+    return {
+        "name": name,
+        "from": current,
+        "to": new_version,
+        "bump": part,
+        "message": f"{name}: {current} -> {new_version} ({part}); run `promptrail lock`",
+    }

@@ -32,12 +32,24 @@ class Change:
 def interface_changes(old: Any, new: Any) -> list[Change]:
     changes: list[Change] = []
     if old.model.get("provider") != new.model.get("provider"):
-        changes.append(Change("provider", "model.provider", "major",
-                              f"{old.model.get('provider')} -> {new.model.get('provider')}"))
+        changes.append(
+            Change(
+                "provider",
+                "model.provider",
+                "major",
+                f"{old.model.get('provider')} -> {new.model.get('provider')}",
+            )
+        )
     for key in sorted(set(old.model) | set(new.model) - {"provider"}):
         if key != "provider" and old.model.get(key) != new.model.get(key):
-            changes.append(Change("model", f"model.{key}", "minor",
-                                  f"{old.model.get(key)!r} -> {new.model.get(key)!r}"))
+            changes.append(
+                Change(
+                    "model",
+                    f"model.{key}",
+                    "minor",
+                    f"{old.model.get(key)!r} -> {new.model.get(key)!r}",
+                )
+            )
     changes += _input_changes(old.input_schema or {}, new.input_schema or {})
     changes += _output_changes(old.output_schema, new.output_schema)
     if old.messages != new.messages:
@@ -50,30 +62,50 @@ def _input_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     op, np_ = old.get("properties", {}) or {}, new.get("properties", {}) or {}
     oreq, nreq = set(old.get("required", []) or []), set(new.get("required", []) or [])
     for var in sorted(set(op) - set(np_)):
-        out.append(Change("variable-removed", f"input.{var}", "major",
-                          f"variable {var!r} removed"))
+        out.append(Change("variable-removed", f"input.{var}", "major", f"variable {var!r} removed"))
     for var in sorted(set(np_) - set(op)):
         if var in nreq:
-            out.append(Change("variable-added", f"input.{var}", "major",
-                              f"new required variable {var!r}"))
+            out.append(
+                Change("variable-added", f"input.{var}", "major", f"new required variable {var!r}")
+            )
         else:
-            out.append(Change("variable-added", f"input.{var}", "minor",
-                              f"new optional variable {var!r}"))
+            out.append(
+                Change("variable-added", f"input.{var}", "minor", f"new optional variable {var!r}")
+            )
     for var in sorted(set(op) & set(np_)):
         if var in nreq and var not in oreq:
-            out.append(Change("variable-required", f"input.{var}", "major",
-                              f"variable {var!r} is now required"))
+            out.append(
+                Change(
+                    "variable-required",
+                    f"input.{var}",
+                    "major",
+                    f"variable {var!r} is now required",
+                )
+            )
         elif var in oreq and var not in nreq:
-            out.append(Change("variable-optional", f"input.{var}", "minor",
-                              f"variable {var!r} is now optional"))
+            out.append(
+                Change(
+                    "variable-optional",
+                    f"input.{var}",
+                    "minor",
+                    f"variable {var!r} is now optional",
+                )
+            )
         if op[var].get("type") != np_[var].get("type"):
-            out.append(Change("variable-type", f"input.{var}", "major",
-                              f"type {op[var].get('type')!r} -> {np_[var].get('type')!r}"))
+            out.append(
+                Change(
+                    "variable-type",
+                    f"input.{var}",
+                    "major",
+                    f"type {op[var].get('type')!r} -> {np_[var].get('type')!r}",
+                )
+            )
     return out
 
 
-def _output_changes(old: dict[str, Any] | None, new: dict[str, Any] | None,
-                    path: str = "output") -> list[Change]:
+def _output_changes(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, path: str = "output"
+) -> list[Change]:
     """How the promised output changed, seen from a consumer of that output."""
     if old == new:
         return []
@@ -83,8 +115,9 @@ def _output_changes(old: dict[str, Any] | None, new: dict[str, Any] | None,
         return [Change("output-schema", path, "major", "output schema removed")]
     out: list[Change] = []
     if old.get("type") != new.get("type"):
-        return [Change("output-type", path, "major",
-                       f"type {old.get('type')!r} -> {new.get('type')!r}")]
+        return [
+            Change("output-type", path, "major", f"type {old.get('type')!r} -> {new.get('type')!r}")
+        ]
     oenum, nenum = old.get("enum"), new.get("enum")
     if oenum != nenum:
         if oenum is None or (nenum is not None and set(nenum) < set(oenum)):
@@ -99,25 +132,63 @@ def _output_changes(old: dict[str, Any] | None, new: dict[str, Any] | None,
         out.append(Change("output-removed", f"{path}.{key}", "major", f"field {key!r} removed"))
     for key in sorted(set(np_) - set(op)):
         bump = "major" if key in nreq else "minor"
-        out.append(Change("output-added", f"{path}.{key}", bump,
-                          f"{'required' if key in nreq else 'optional'} field {key!r} added"))
+        out.append(
+            Change(
+                "output-added",
+                f"{path}.{key}",
+                bump,
+                f"{'required' if key in nreq else 'optional'} field {key!r} added",
+            )
+        )
     for key in sorted(set(op) & set(np_)):
         if key in nreq and key not in oreq:
-            out.append(Change("output-required", f"{path}.{key}", "major",
-                              f"field {key!r} is now required (narrower)"))
+            out.append(
+                Change(
+                    "output-required",
+                    f"{path}.{key}",
+                    "major",
+                    f"field {key!r} is now required (narrower)",
+                )
+            )
         elif key in oreq and key not in nreq:
-            out.append(Change("output-optional", f"{path}.{key}", "minor",
-                              f"field {key!r} is now optional (wider)"))
+            out.append(
+                Change(
+                    "output-optional",
+                    f"{path}.{key}",
+                    "minor",
+                    f"field {key!r} is now optional (wider)",
+                )
+            )
         out += _output_changes(op[key], np_[key], f"{path}.{key}")
     if "items" in old or "items" in new:
         out += _output_changes(old.get("items"), new.get("items"), f"{path}[]")
-    rest = {k for k in set(old) | set(new)
-            if k not in ("type", "enum", "properties", "required", "items", "description",
-                         "title", "$schema", "$id", "examples")}
+    rest = {
+        k
+        for k in set(old) | set(new)
+        if k
+        not in (
+            "type",
+            "enum",
+            "properties",
+            "required",
+            "items",
+            "description",
+            "title",
+            "$schema",
+            "$id",
+            "examples",
+        )
+    }
     for key in sorted(rest):
         if old.get(key) != new.get(key):
-            out.append(Change("output-constraint", f"{path}.{key}", "major",
-                              f"{key}: {old.get(key)!r} -> {new.get(key)!r}"))
+            out.append(
+                Change(
+                    "output-constraint",
+                    f"{path}.{key}",
+                    "major",
+                    f"{key}: {old.get(key)!r} -> {new.get(key)!r}",
+                )
+            )
     return out
 
 
@@ -130,9 +201,15 @@ def rendered_text(resolved: Any) -> list[str]:
 
 
 def rendered_diff(old: Any, new: Any) -> str:
-    return "\n".join(difflib.unified_diff(
-        rendered_text(old), rendered_text(new),
-        fromfile=f"{old.name}@{old.version}", tofile=f"{new.name}@{new.version}", lineterm=""))
+    return "\n".join(
+        difflib.unified_diff(
+            rendered_text(old),
+            rendered_text(new),
+            fromfile=f"{old.name}@{old.version}",
+            tofile=f"{new.name}@{new.version}",
+            lineterm="",
+        )
+    )
 
 
 def compare(old: Any, new: Any) -> dict[str, Any]:

@@ -14,8 +14,12 @@ from typing import Any
 from promptrail.models import ComponentFile, Config, PromptFile, SuiteFile
 
 FOLDER = ".schemas"
-SCHEMAS: dict[str, Any] = {"config": Config, "prompt": PromptFile,
-                           "component": ComponentFile, "suite": SuiteFile}
+SCHEMAS: dict[str, Any] = {
+    "config": Config,
+    "prompt": PromptFile,
+    "component": ComponentFile,
+    "suite": SuiteFile,
+}
 
 
 def schemas() -> dict[str, str]:

@@ -51,8 +51,13 @@ class PromptrailError(Exception):
 class UsageError(PromptrailError):
     """Bad input or usage: exit 2."""
 
-    def __init__(self, message: str, file: str | Path | None = None, line: int | None = None,
-                 kind: str = "usage") -> None:
+    def __init__(
+        self,
+        message: str,
+        file: str | Path | None = None,
+        line: int | None = None,
+        kind: str = "usage",
+    ) -> None:
         super().__init__(message, file, line, kind)
 
 
@@ -61,6 +66,11 @@ class OperationalError(PromptrailError):
 
     exit_code = EXIT_OPERATIONAL
 
-    def __init__(self, message: str, file: str | Path | None = None, line: int | None = None,
-                 kind: str = "operational") -> None:
+    def __init__(
+        self,
+        message: str,
+        file: str | Path | None = None,
+        line: int | None = None,
+        kind: str = "operational",
+    ) -> None:
         super().__init__(message, file, line, kind)

@@ -23,7 +23,7 @@ class CaseRun:
     case_id: str
     repeat: int
     vars: dict[str, Any]
-    status: str                      # passed | failed | error
+    status: str  # passed | failed | error
     output: str | None = None
     error: str | None = None
     must_pass: bool = False
@@ -36,7 +36,7 @@ class CaseRun:
     cached: bool = False
     attempts: int = 0
     assertions: list[dict[str, Any]] = field(default_factory=list)
-    operational: bool = False        # the error was the provider's or the cache's, not the case's
+    operational: bool = False  # the error was the provider's or the cache's, not the case's
 
     @property
     def passed(self) -> bool:
@@ -48,7 +48,7 @@ class SuiteRun:
     prompt: str
     version: str
     content_hash: str
-    role: str                        # candidate | baseline
+    role: str  # candidate | baseline
     threshold: float
     repeat: int
     cases: list[CaseRun]
@@ -85,14 +85,22 @@ class ProviderJudge:
     async def generate(self, prompt: str) -> str:
         from promptrail.providers import ModelRequest
 
-        req = ModelRequest(self.provider, self.model_name,
-                           ({"role": "user", "content": prompt},), {"temperature": 0})
+        req = ModelRequest(
+            self.provider,
+            self.model_name,
+            ({"role": "user", "content": prompt},),
+            {"temperature": 0},
+        )
         return str((await self.client.complete(req)).text)
 
 
 class Evaluator:
-    def __init__(self, ws: Any, cache_mode: str | None = None,
-                 progress: Callable[[str, int, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        ws: Any,
+        cache_mode: str | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
         from promptrail.providers import ModelClient, ResponseCache
 
         self.ws = ws
@@ -106,8 +114,9 @@ class Evaluator:
         self._pending: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="promptrail-eval",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="promptrail-eval", daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -151,8 +160,9 @@ class Evaluator:
         try:
             suite = suite if suite is not None else load_suite(self.ws, resolved.name)
             if suite is None:
-                raise UsageError(f"no suite for {resolved.name}",
-                                 file=f"suites/{resolved.name}.yaml")
+                raise UsageError(
+                    f"no suite for {resolved.name}", file=f"suites/{resolved.name}.yaml"
+                )
             fut = asyncio.run_coroutine_threadsafe(self._run(resolved, role, suite), self._loop)
             result = fut.result()
             self._results[key] = result
@@ -166,8 +176,9 @@ class Evaluator:
         started = time.perf_counter()
         jobs = [(case, r) for case in suite.cases for r in range(suite.repeat)]
         done = 0
-        label = f"{resolved.name}@{resolved.version}" + ("" if role == "candidate" else
-                                                         f" ({role})")
+        label = f"{resolved.name}@{resolved.version}" + (
+            "" if role == "candidate" else f" ({role})"
+        )
 
         async def one(case: Any, r: int) -> CaseRun:
             nonlocal done
@@ -178,9 +189,16 @@ class Evaluator:
             return result
 
         cases = await asyncio.gather(*(one(c, r) for c, r in jobs))
-        return SuiteRun(resolved.name, resolved.version, resolved.content_hash, role,
-                        suite.threshold, suite.repeat, list(cases),
-                        time.perf_counter() - started)
+        return SuiteRun(
+            resolved.name,
+            resolved.version,
+            resolved.content_hash,
+            role,
+            suite.threshold,
+            suite.repeat,
+            list(cases),
+            time.perf_counter() - started,
+        )
 
     async def _case(self, resolved: Any, case: Any, repeat: int) -> CaseRun:
         from promptrail.assertions import AssertionContext, run_assertions
@@ -195,8 +213,9 @@ class Evaluator:
             run.error = f"case {case.id}: {exc.message}"
             return run
         params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
-        request = ModelRequest(resolved.provider, resolved.model["name"], tuple(messages),
-                               params, sample=repeat)
+        request = ModelRequest(
+            resolved.provider, resolved.model["name"], tuple(messages), params, sample=repeat
+        )
         try:
             resp = await self.client.complete(request)
         except OperationalError as exc:
@@ -208,11 +227,15 @@ class Evaluator:
         run.cached_tokens, run.cost_usd = resp.cached_tokens, resp.cost_usd
         run.price_source, run.cached, run.attempts = resp.price_source, resp.cached, resp.attempts
         user = [m["content"] for m in messages if m["role"] == "user"]
-        ctx = AssertionContext(output=resp.text, vars=case.vars,
-                               input_text=user[-1] if user else "",
-                               output_schema=resolved.output_schema,
-                               latency_ms=resp.latency_ms, cost_usd=resp.cost_usd,
-                               judge=self.judge)
+        ctx = AssertionContext(
+            output=resp.text,
+            vars=case.vars,
+            input_text=user[-1] if user else "",
+            output_schema=resolved.output_schema,
+            latency_ms=resp.latency_ms,
+            cost_usd=resp.cost_usd,
+            judge=self.judge,
+        )
         try:
             results = await run_assertions(case.assertions, ctx)
         except OperationalError as exc:  # the judge model was unreachable
@@ -221,13 +244,19 @@ class Evaluator:
             return run
         run.assertions = [_assertion_dict(a) for a in results]
         statuses = {a.status for a in results}
-        run.status = "error" if "error" in statuses else (
-            "failed" if "failed" in statuses else "passed")
+        run.status = (
+            "error" if "error" in statuses else ("failed" if "failed" in statuses else "passed")
+        )
         if run.status == "error":
             run.error = "; ".join(f"{a.type}: {a.reason}" for a in results if a.status == "error")
         return run
 
 
 def _assertion_dict(a: Any) -> dict[str, Any]:
-    return {"type": a.type, "status": a.status, "score": a.score, "threshold": a.threshold,
-            "reason": a.reason}
+    return {
+        "type": a.type,
+        "status": a.status,
+        "score": a.score,
+        "threshold": a.threshold,
+        "reason": a.reason,
+    }

@@ -21,15 +21,20 @@ STATUSES = ("passed", "failed", "error", "skipped")
 @dataclass
 class GateResult:
     gate: str
-    status: str                      # passed | failed | error | skipped
+    status: str  # passed | failed | error | skipped
     score: float | None = None
     threshold: float | None = None
     summary: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gate": self.gate, "status": self.status, "score": self.score,
-                "threshold": self.threshold, "summary": self.summary}
+        return {
+            "gate": self.gate,
+            "status": self.status,
+            "score": self.score,
+            "threshold": self.threshold,
+            "summary": self.summary,
+        }
 
 
 @dataclass
@@ -37,11 +42,11 @@ class GateContext:
     """What a gate sees: the candidate, where it is going, and lazily run evaluations."""
 
     ws: Any
-    resolved: Any                    # the candidate ResolvedPrompt
+    resolved: Any  # the candidate ResolvedPrompt
     env: str | None
-    settings: dict[str, Any]         # workspace < environment < prompt settings for this gate
-    evaluator: Any = None            # promptrail.evaluate.Evaluator, or None for lint-only runs
-    baseline: Any = None             # the ResolvedPrompt live in env, or None
+    settings: dict[str, Any]  # workspace < environment < prompt settings for this gate
+    evaluator: Any = None  # promptrail.evaluate.Evaluator, or None for lint-only runs
+    baseline: Any = None  # the ResolvedPrompt live in env, or None
 
     def candidate_eval(self) -> Any:
         return self.evaluator.evaluate(self.resolved, role="candidate")
@@ -72,9 +77,11 @@ def load_gate(name: str) -> Gate:
     except ModuleNotFoundError as exc:
         if exc.name not in (f"gates.{name.replace('-', '_')}", "gates"):
             raise
-        raise UsageError(f"unknown gate {name!r}: no module gates/{name}.py and no "
-                         "'promptrail.gates' entry point of that name",
-                         file="promptrail.yaml") from None
+        raise UsageError(
+            f"unknown gate {name!r}: no module gates/{name}.py and no "
+            "'promptrail.gates' entry point of that name",
+            file="promptrail.yaml",
+        ) from None
     for _, obj in inspect.getmembers(module, inspect.isclass):
         if issubclass(obj, Gate) and obj is not Gate and obj.__module__ == module.__name__:
             return _instantiate(obj, name)

@@ -27,8 +27,11 @@ class LockEntry:
     components: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "content_hash": self.content_hash,
-                "components": dict(self.components)}
+        return {
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "components": dict(self.components),
+        }
 
 
 @dataclass
@@ -50,16 +53,25 @@ def read_lock(path: Path) -> dict[str, LockEntry]:
     data, text = load_mapping(path, shown)
     prompts = data.get("prompts") or {}
     if not isinstance(prompts, dict):
-        raise UsageError("`prompts` must be a mapping", file=shown, line=line_of(text, ("prompts",)))
+        raise UsageError(
+            "`prompts` must be a mapping", file=shown, line=line_of(text, ("prompts",))
+        )
     entries = {}
     for name, raw in prompts.items():
-        if (not isinstance(raw, dict) or not isinstance(raw.get("version"), str)
-                or not isinstance(raw.get("content_hash"), str)):
-            raise UsageError(f"entry {name!r} needs a version and a content_hash",
-                             file=shown, line=line_of(text, ("prompts", name)))
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("version"), str)
+            or not isinstance(raw.get("content_hash"), str)
+        ):
+            raise UsageError(
+                f"entry {name!r} needs a version and a content_hash",
+                file=shown,
+                line=line_of(text, ("prompts", name)),
+            )
         comps = raw.get("components") or {}
-        entries[str(name)] = LockEntry(raw["version"], raw["content_hash"],
-                                       {str(k): str(v) for k, v in comps.items()})
+        entries[str(name)] = LockEntry(
+            raw["version"], raw["content_hash"], {str(k): str(v) for k, v in comps.items()}
+        )
     return entries
 
 
@@ -125,9 +137,12 @@ def lock(ws: Any, env: str | None = None) -> dict[str, Any]:
     env = env or working_env(ws)
     environment = ws.config.environment(env)
     if environment.gate_names() or env != working_env(ws):
-        raise UsageError(f"{env!r} is a gated environment: it changes only through "
-                         f"`promptrail promote` (and `rollback`); `lock --check --env {env}` "
-                         "checks it", file="promptrail.yaml")
+        raise UsageError(
+            f"{env!r} is a gated environment: it changes only through "
+            f"`promptrail promote` (and `rollback`); `lock --check --env {env}` "
+            "checks it",
+            file="promptrail.yaml",
+        )
     resolved, problems = resolve_all(ws)
     if problems:
         p = problems[0]
@@ -140,9 +155,14 @@ def lock(ws: Any, env: str | None = None) -> dict[str, Any]:
     for name in sorted(set(before) | set(entries)):
         old, new = before.get(name), entries.get(name)
         if old != new:
-            changes.append({"name": name, "from": old.version if old else None,
-                            "to": new.version if new else None,
-                            "content_hash": new.content_hash if new else None})
+            changes.append(
+                {
+                    "name": name,
+                    "from": old.version if old else None,
+                    "to": new.version if new else None,
+                    "content_hash": new.content_hash if new else None,
+                }
+            )
     return {"env": env, "path": str(path), "written": changed, "changes": changes}
 
 
@@ -157,27 +177,53 @@ def check(ws: Any, envs: list[str] | None = None) -> list[Problem]:
             r = resolved.get(name)
             if r is None:
                 if name not in ws.prompt_names() and env == working:
-                    problems.append(Problem(name, "removed", f"locked in {env} at "
-                                            f"{entry.version} but prompts/{name}.yaml is gone; "
-                                            "run `promptrail lock`", env))
+                    problems.append(
+                        Problem(
+                            name,
+                            "removed",
+                            f"locked in {env} at "
+                            f"{entry.version} but prompts/{name}.yaml is gone; "
+                            "run `promptrail lock`",
+                            env,
+                        )
+                    )
                 continue
             if r.version == entry.version and r.content_hash != entry.content_hash:
                 problems.append(Problem(name, "unbumped", _unbumped(r, entry, env), env))
             elif env == working and r.version != entry.version:
-                problems.append(Problem(name, "stale", f"prompts/{name}.yaml is at {r.version} "
-                                        f"but the {env} lock has {entry.version}; run "
-                                        "`promptrail lock`", env))
+                problems.append(
+                    Problem(
+                        name,
+                        "stale",
+                        f"prompts/{name}.yaml is at {r.version} "
+                        f"but the {env} lock has {entry.version}; run "
+                        "`promptrail lock`",
+                        env,
+                    )
+                )
         if env == working:
             for name in sorted(set(resolved) - set(entries)):
-                problems.append(Problem(name, "unlocked", f"{name} {resolved[name].version} is "
-                                        f"not in the {env} lock; run `promptrail lock`", env))
+                problems.append(
+                    Problem(
+                        name,
+                        "unlocked",
+                        f"{name} {resolved[name].version} is "
+                        f"not in the {env} lock; run `promptrail lock`",
+                        env,
+                    )
+                )
     return problems
 
 
 def _unbumped(r: Any, entry: LockEntry, env: str) -> str:
-    moved = [f"{c} {entry.components.get(c, 'none')} -> {v}" for c, v in r.components.items()
-             if entry.components.get(c) != v]
+    moved = [
+        f"{c} {entry.components.get(c, 'none')} -> {v}"
+        for c, v in r.components.items()
+        if entry.components.get(c) != v
+    ]
     moved += [f"{c} {v} -> none" for c, v in entry.components.items() if c not in r.components]
     cause = f" (components changed: {', '.join(moved)})" if moved else ""
-    return (f"content changed but the version is still {r.version}, which {env} locks with "
-            f"another hash{cause}; bump it: `promptrail bump {r.name} --auto`")
+    return (
+        f"content changed but the version is still {r.version}, which {env} locks with "
+        f"another hash{cause}; bump it: `promptrail bump {r.name} --auto`"
+    )

@@ -43,8 +43,7 @@ def _check_range(value: str) -> str:
 
 def _as_text(value: Any) -> Any:
     """YAML reads ``version: 1.4`` as a number; check it as the text the user wrote."""
-    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else value
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 Version = Annotated[str, BeforeValidator(_as_text), AfterValidator(_check_version)]
@@ -76,7 +75,8 @@ class PromptFile(Strict):
     model: ModelSettings
     uses: dict[str, Range] = Field(default_factory=dict)
     input_schema: dict[str, Any] = Field(
-        default_factory=lambda: {"type": "object", "properties": {}})
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
     output_schema: dict[str, Any] | None = None
     messages: list[Message] = Field(min_length=1)
     gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -147,7 +147,7 @@ class JudgeSettings(Strict):
 
 class AlertSettings(Strict):
     webhook: str | None = None
-    prefect_block: str | None = None   # a Prefect notification block, e.g. "slack-webhook/ops"
+    prefect_block: str | None = None  # a Prefect notification block, e.g. "slack-webhook/ops"
 
 
 class Config(Strict):
@@ -176,11 +176,11 @@ class Config(Strict):
             if env.name == name:
                 return env
         known = ", ".join(e.name for e in self.environments)
-        raise UsageError(f"unknown environment {name!r} (known: {known})",
-                         file="promptrail.yaml")
+        raise UsageError(f"unknown environment {name!r} (known: {known})", file="promptrail.yaml")
 
-    def gate_settings(self, gate: str, env: str | None = None,
-                      prompt: PromptFile | None = None) -> dict[str, Any]:
+    def gate_settings(
+        self, gate: str, env: str | None = None, prompt: PromptFile | None = None
+    ) -> dict[str, Any]:
         """Workspace settings, overridden per environment, tightened per prompt."""
         settings = dict(self.gates.get(gate, {}))
         if env is not None:
@@ -200,8 +200,11 @@ def validate_file(model: type[M], data: dict[str, Any], text: str, shown: str | 
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         message = _explain(model, err, loc)
-        kind = ("invalid-semver" if "semantic version" in message or "version range" in message
-                else "invalid-file")
+        kind = (
+            "invalid-semver"
+            if "semantic version" in message or "version range" in message
+            else "invalid-file"
+        )
         raise UsageError(message, file=shown, line=line_of(text, loc), kind=kind) from None
 
 
@@ -218,7 +221,7 @@ def _explain(model: type[BaseModel], err: Any, loc: tuple[Any, ...]) -> str:
         return f"missing required key {where!r}"
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     return f"{where}: {msg}"
 
 
@@ -231,7 +234,8 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return []
         field = current.model_fields.get(part) or next(
-            (f for f in current.model_fields.values() if f.alias == part), None)
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
         if field is None:
             return []
         current = _model_in(field.annotation)

@@ -37,6 +37,8 @@ def check_api() -> None:
             if resp.status == 200:
                 return
     except OSError as exc:
-        raise OperationalError(f"the Prefect API at {url} does not answer ({exc}); unset "
-                               "PREFECT_API_URL to run in-process") from None
+        raise OperationalError(
+            f"the Prefect API at {url} does not answer ({exc}); unset "
+            "PREFECT_API_URL to run in-process"
+        ) from None
     raise OperationalError(f"the Prefect API at {url} is unhealthy")

@@ -52,12 +52,18 @@ class Hooks:
 def changed_prompts(ws: Any, ref: str) -> list[str]:
     """Prompts whose prompt file, suite, dataset, schema or (transitively) component changed
     since ``ref`` — a changed component selects every prompt that uses it."""
-    proc = subprocess.run(["git", "-C", str(ws.root), "diff", "--name-only", "--relative", ref,
-                           "--", "."], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", "-C", str(ws.root), "diff", "--name-only", "--relative", ref, "--", "."],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise UsageError(f"git diff against {ref!r} failed: {proc.stderr.strip()}")
-    untracked = subprocess.run(["git", "-C", str(ws.root), "ls-files", "--others",
-                                "--exclude-standard"], capture_output=True, text=True)
+    untracked = subprocess.run(
+        ["git", "-C", str(ws.root), "ls-files", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+    )
     files = set(proc.stdout.split()) | set(untracked.stdout.split())
     names = set(ws.prompt_names())
     selected = set()
@@ -102,8 +108,10 @@ def baseline_for(ws: Any, env: str, name: str) -> tuple[Any, str | None]:
         return None, None
     found = snapshots.find(ws, name, content_hash=entry.content_hash)
     if found is None:
-        return None, (f"{name} {entry.version} is live in {env} but its content "
-                      f"({entry.content_hash}) is neither in the store nor in git history")
+        return None, (
+            f"{name} {entry.version} is live in {env} but its content "
+            f"({entry.content_hash}) is neither in the store nor in git history"
+        )
     return found, None
 
 
@@ -118,8 +126,13 @@ class PromptOutcome:
     records: dict[str, list[dict[str, Any]]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "content_hash": self.content_hash,
-                "status": self.status, "gates": [g.to_dict() for g in self.gates]}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "status": self.status,
+            "gates": [g.to_dict() for g in self.gates],
+        }
 
 
 def overall(statuses: list[str]) -> str:
@@ -130,9 +143,16 @@ def overall(statuses: list[str]) -> str:
     return "passed"
 
 
-def gate_prompt(ws: Any, run_id: str, name: str, env: str, gate_names: list[str],
-                evaluator: Any, keep_going: bool = False, hooks: Hooks | None = None) -> \
-        PromptOutcome:
+def gate_prompt(
+    ws: Any,
+    run_id: str,
+    name: str,
+    env: str,
+    gate_names: list[str],
+    evaluator: Any,
+    keep_going: bool = False,
+    hooks: Hooks | None = None,
+) -> PromptOutcome:
     hooks = hooks or Hooks()
     resolved = ws.resolve(name)
     prompt = ws.prompt(name).model
@@ -157,8 +177,7 @@ def gate_prompt(ws: Any, run_id: str, name: str, env: str, gate_names: list[str]
         timings.append((started, now()))
     status = overall([r.status for r in results])
     records = _records(run_id, resolved, results, timings, evaluator, baseline)
-    return PromptOutcome(name, resolved.version, resolved.content_hash, status, results,
-                         records)
+    return PromptOutcome(name, resolved.version, resolved.content_hash, status, results, records)
 
 
 def _run_gate(gate_name: str, ctx: GateContext) -> GateResult:
@@ -175,9 +194,14 @@ def _run_gate(gate_name: str, ctx: GateContext) -> GateResult:
         return GateResult(gate_name, "error", summary=f"{type(exc).__name__}: {exc}")
 
 
-def _records(run_id: str, resolved: Any, results: list[GateResult],
-             timings: list[tuple[datetime, datetime]], evaluator: Any,
-             baseline: Any) -> dict[str, list[dict[str, Any]]]:
+def _records(
+    run_id: str,
+    resolved: Any,
+    results: list[GateResult],
+    timings: list[tuple[datetime, datetime]],
+    evaluator: Any,
+    baseline: Any,
+) -> dict[str, list[dict[str, Any]]]:
     from promptrail.store.rows import case_rows, gate_rows, version_rows
 
     runs = []
@@ -188,28 +212,43 @@ def _records(run_id: str, resolved: Any, results: list[GateResult],
                 if suite_run is not None:
                     runs.append(suite_run)
     cases, scores = case_rows(run_id, runs)
-    versions = version_rows([resolved] + ([baseline] if baseline is not None else []),
-                            seen_at=timings[0][0] if timings else None)
-    return {"gate_results": gate_rows(run_id, resolved, results, timings),
-            "case_results": cases, "scores": scores, "prompt_versions": versions}
+    versions = version_rows(
+        [resolved] + ([baseline] if baseline is not None else []),
+        seen_at=timings[0][0] if timings else None,
+    )
+    return {
+        "gate_results": gate_rows(run_id, resolved, results, timings),
+        "case_results": cases,
+        "scores": scores,
+        "prompt_versions": versions,
+    }
 
 
 # -- the run -------------------------------------------------------------------------------
 def git_state(root: Any) -> tuple[str | None, bool | None]:
-    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                          text=True)
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
     if head.returncode != 0:
         return None, None
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"],
-                           capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True
+    )
     return head.stdout.strip(), bool(dirty.stdout.strip())
 
 
-def run_gate(workspace: str = ".", names: list[str] | None = None, env: str | None = None,
-             changed_since: str | None = None, cache_mode: str | None = None,
-             keep_going: bool = False, actor: str = "unknown", hooks: Hooks | None = None,
-             progress: Callable[[str, int, int], None] | None = None,
-             run_id: str | None = None) -> dict[str, Any]:
+def run_gate(
+    workspace: str = ".",
+    names: list[str] | None = None,
+    env: str | None = None,
+    changed_since: str | None = None,
+    cache_mode: str | None = None,
+    keep_going: bool = False,
+    actor: str = "unknown",
+    hooks: Hooks | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
     """Gate candidates for ``env``; returns the ``gate --json`` document."""
     from promptrail.evaluate import Evaluator
     from promptrail.store import Store
@@ -237,35 +276,77 @@ def run_gate(workspace: str = ".", names: list[str] | None = None, env: str | No
     commit, dirty = git_state(ws.root)
     evaluator = Evaluator(ws, cache_mode, progress)
     started = now()
-    store.write({"runs": [{
-        "run_id": run_id, "kind": "gate", "status": "running", "env": env, "actor": actor,
-        "started_at": started, "finished_at": None, "mode": hooks.mode,
-        "cache_mode": evaluator.cache_mode, "git_commit": commit, "git_dirty": dirty,
-        "args": {"names": names, "changed_since": changed_since, "keep_going": keep_going,
-                 "gates": gate_names},
-        "host": socket.gethostname(), "pid": os.getpid(), "promptrail_version": __version__}]})
+    store.write(
+        {
+            "runs": [
+                {
+                    "run_id": run_id,
+                    "kind": "gate",
+                    "status": "running",
+                    "env": env,
+                    "actor": actor,
+                    "started_at": started,
+                    "finished_at": None,
+                    "mode": hooks.mode,
+                    "cache_mode": evaluator.cache_mode,
+                    "git_commit": commit,
+                    "git_dirty": dirty,
+                    "args": {
+                        "names": names,
+                        "changed_since": changed_since,
+                        "keep_going": keep_going,
+                        "gates": gate_names,
+                    },
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "promptrail_version": __version__,
+                }
+            ]
+        }
+    )
     outcomes: list[PromptOutcome] = []
     try:
+
         def one(name: str) -> PromptOutcome:
-            outcome = gate_prompt(ws, run_id, name, env, gate_names, evaluator, keep_going,
-                                  hooks)
-            store.write(outcome.records)   # one transaction per prompt
+            outcome = gate_prompt(ws, run_id, name, env, gate_names, evaluator, keep_going, hooks)
+            store.write(outcome.records)  # one transaction per prompt
             return outcome
 
         outcomes = hooks.map(one, candidates)
     finally:
         evaluator.close()
     status = overall([o.status for o in outcomes]) if outcomes else "passed"
-    result = {"run_id": run_id, "status": status, "env": env, "mode": hooks.mode,
-              "cache_mode": evaluator.cache_mode,
-              "prompts": [o.to_dict() for o in outcomes]}
+    result = {
+        "run_id": run_id,
+        "status": status,
+        "env": env,
+        "mode": hooks.mode,
+        "cache_mode": evaluator.cache_mode,
+        "prompts": [o.to_dict() for o in outcomes],
+    }
     with store.transaction() as con:
-        con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
-                    [status, now(), run_id])
-        store.append_audit("gate-run", actor, run_id, {
-            "env": env, "status": status,
-            "prompts": [{"name": o.name, "version": o.version, "content_hash": o.content_hash,
-                         "status": o.status} for o in outcomes]}, con=con)
+        con.execute(
+            "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, now(), run_id]
+        )
+        store.append_audit(
+            "gate-run",
+            actor,
+            run_id,
+            {
+                "env": env,
+                "status": status,
+                "prompts": [
+                    {
+                        "name": o.name,
+                        "version": o.version,
+                        "content_hash": o.content_hash,
+                        "status": o.status,
+                    }
+                    for o in outcomes
+                ],
+            },
+            con=con,
+        )
     from promptrail.reports import write_run_reports
 
     result["reports"] = write_run_reports(ws, store, run_id, result)

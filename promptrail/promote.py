@@ -59,24 +59,27 @@ def find_content(ws: Any, name: str, version: str) -> ResolvedPrompt:
         return current
     found = snapshots.find(ws, name, version=version)
     if found is None:
-        raise UsageError(f"{name} {version} is neither in the working tree, the store nor git "
-                         "history")
+        raise UsageError(
+            f"{name} {version} is neither in the working tree, the store nor git history"
+        )
     return found
 
 
-def gate_pass(store: Any, env: str, gates: list[str], name: str,
-              content_hash: str) -> str | None:
+def gate_pass(store: Any, env: str, gates: list[str], name: str, content_hash: str) -> str | None:
     """The newest gate run for ``env`` in which this content passed every gate, if any."""
     rows = store.query_dicts(
         "SELECT g.run_id, g.gate, g.status, r.started_at FROM gate_results g "
         "JOIN runs r USING (run_id) WHERE r.kind = 'gate' AND r.env = ? AND g.prompt = ? "
-        "AND g.content_hash = ? ORDER BY r.started_at DESC", [env, name, content_hash])
+        "AND g.content_hash = ? ORDER BY r.started_at DESC",
+        [env, name, content_hash],
+    )
     by_run: dict[str, dict[str, str]] = {}
     for r in rows:
         by_run.setdefault(r["run_id"], {})[r["gate"]] = r["status"]
-    for run_id, statuses in by_run.items():   # newest first
+    for run_id, statuses in by_run.items():  # newest first
         if all(statuses.get(g) in ("passed", "skipped") for g in gates) and not any(
-                s in ("failed", "error") for s in statuses.values()):
+            s in ("failed", "error") for s in statuses.values()
+        ):
             return run_id
     return None
 
@@ -84,20 +87,35 @@ def gate_pass(store: Any, env: str, gates: list[str], name: str,
 def live(store: Any, env: str, name: str) -> list[dict[str, Any]]:
     """Promotions of ``name`` into ``env``, newest first."""
     return store.query_dicts(
-        "SELECT * FROM promotions WHERE env = ? AND name = ? ORDER BY promoted_at DESC",
-        [env, name])
+        "SELECT * FROM promotions WHERE env = ? AND name = ? ORDER BY promoted_at DESC", [env, name]
+    )
 
 
-def promote(ws: Any, name: str, version: str, env: str, actor: str,
-            approvals: list[str] | None = None, reason: str = "", kind: str = "promote",
-            content: ResolvedPrompt | None = None) -> dict[str, Any]:
+def promote(
+    ws: Any,
+    name: str,
+    version: str,
+    env: str,
+    actor: str,
+    approvals: list[str] | None = None,
+    reason: str = "",
+    kind: str = "promote",
+    content: ResolvedPrompt | None = None,
+) -> dict[str, Any]:
     from promptrail.store import Store
 
     environment = ws.config.environment(env)
     store = Store(ws.store_path())
     resolved = content or find_content(ws, name, version)
-    result: dict[str, Any] = {"status": "refused", "name": name, "version": resolved.version, "env": env,
-              "content_hash": resolved.content_hash, "reason": "", "kind": kind}
+    result: dict[str, Any] = {
+        "status": "refused",
+        "name": name,
+        "version": resolved.version,
+        "env": env,
+        "content_hash": resolved.content_hash,
+        "reason": "",
+        "kind": kind,
+    }
     approvers = sorted({a.strip() for a in approvals or [] if a.strip()} - {actor})
     with env_lock(ws, env):
         lock_path = ws.lock_path(env)
@@ -107,16 +125,20 @@ def promote(ws: Any, name: str, version: str, env: str, actor: str,
             run_id = _check(ws, store, environment, resolved, actor, approvers, kind)
         except Refused as refusal:
             result["reason"] = refusal.reason
-            store.append_audit("promotion-refused", actor, f"{env}/{name}",
-                               {**result, "approvals": approvers})
+            store.append_audit(
+                "promotion-refused", actor, f"{env}/{name}", {**result, "approvals": approvers}
+            )
             return result
         if current is not None and current.content_hash == resolved.content_hash:
-            result.update(status="promoted", reason=f"{name} {resolved.version} is already live "
-                          f"in {env}; nothing to do")
+            result.update(
+                status="promoted",
+                reason=f"{name} {resolved.version} is already live in {env}; nothing to do",
+            )
             return result
         now = datetime.now(UTC)
-        entries[name] = LockEntry(resolved.version, resolved.content_hash,
-                                  dict(resolved.components))
+        entries[name] = LockEntry(
+            resolved.version, resolved.content_hash, dict(resolved.components)
+        )
         write_lock(lock_path, env, entries)
         from promptrail.store.rows import version_rows
         from promptrail.targets import load_target, make_bundle
@@ -127,29 +149,64 @@ def promote(ws: Any, name: str, version: str, env: str, actor: str,
             target = load_target(spec.model_dump(), ws)
             target.deploy(bundle)
             deployed.append(target.label)
-        row: dict[str, Any] = {"promotion_id": uuid.uuid4().hex, "name": name, "version": resolved.version,
-               "content_hash": resolved.content_hash, "env": env,
-               "from_version": current.version if current else None,
-               "from_hash": current.content_hash if current else None, "actor": actor,
-               "approvals": approvers, "reason": reason, "kind": kind, "promoted_at": now,
-               "run_id": run_id}
-        with store.transaction() as con:   # the promotion and its audit row, or neither
-            store.write({"promotions": [row],
-                         "prompt_versions": version_rows([resolved], source=kind)}, con=con)
-            store.append_audit(kind, actor, f"{env}/{name}", {
-                "name": name, "version": resolved.version,
-                "content_hash": resolved.content_hash, "env": env,
-                "from_version": row["from_version"], "from_hash": row["from_hash"],
-                "approvals": approvers, "reason": reason, "gate_run": run_id,
-                "targets": deployed}, con=con)
-    result.update(status="promoted", reason=reason or f"{kind} by {actor}",
-                  from_version=row["from_version"], approvals=approvers, targets=deployed,
-                  promoted_at=now.isoformat())
+        row: dict[str, Any] = {
+            "promotion_id": uuid.uuid4().hex,
+            "name": name,
+            "version": resolved.version,
+            "content_hash": resolved.content_hash,
+            "env": env,
+            "from_version": current.version if current else None,
+            "from_hash": current.content_hash if current else None,
+            "actor": actor,
+            "approvals": approvers,
+            "reason": reason,
+            "kind": kind,
+            "promoted_at": now,
+            "run_id": run_id,
+        }
+        with store.transaction() as con:  # the promotion and its audit row, or neither
+            store.write(
+                {"promotions": [row], "prompt_versions": version_rows([resolved], source=kind)},
+                con=con,
+            )
+            store.append_audit(
+                kind,
+                actor,
+                f"{env}/{name}",
+                {
+                    "name": name,
+                    "version": resolved.version,
+                    "content_hash": resolved.content_hash,
+                    "env": env,
+                    "from_version": row["from_version"],
+                    "from_hash": row["from_hash"],
+                    "approvals": approvers,
+                    "reason": reason,
+                    "gate_run": run_id,
+                    "targets": deployed,
+                },
+                con=con,
+            )
+    result.update(
+        status="promoted",
+        reason=reason or f"{kind} by {actor}",
+        from_version=row["from_version"],
+        approvals=approvers,
+        targets=deployed,
+        promoted_at=now.isoformat(),
+    )
     return result
 
 
-def _check(ws: Any, store: Any, environment: Any, resolved: ResolvedPrompt, actor: str,
-           approvers: list[str], kind: str) -> str | None:
+def _check(
+    ws: Any,
+    store: Any,
+    environment: Any,
+    resolved: ResolvedPrompt,
+    actor: str,
+    approvers: list[str],
+    kind: str,
+) -> str | None:
     name, env, short = resolved.name, environment.name, resolved.content_hash[:19] + "…"
     label = f"{name} {resolved.version} ({short})"
     gates = environment.gate_names()
@@ -157,50 +214,80 @@ def _check(ws: Any, store: Any, environment: Any, resolved: ResolvedPrompt, acto
     if gates:
         run_id = gate_pass(store, env, gates, name, resolved.content_hash)
         if run_id is None:
-            raise Refused(f"{label} has no gate run for {env} in which it passed every gate "
-                          f"({', '.join(gates)}): run `promptrail gate {name} --env {env}`")
+            raise Refused(
+                f"{label} has no gate run for {env} in which it passed every gate "
+                f"({', '.join(gates)}): run `promptrail gate {name} --env {env}`"
+            )
     try:
         tree = ws.resolve(name)
     except UsageError:
         tree = None
-    if tree is not None and tree.version == resolved.version and \
-            tree.content_hash != resolved.content_hash:
-        raise Refused(f"prompts/{name}.yaml is at {resolved.version} but no longer hashes to "
-                      f"what was gated ({short}): bump the version and gate it again")
+    if (
+        tree is not None
+        and tree.version == resolved.version
+        and tree.content_hash != resolved.content_hash
+    ):
+        raise Refused(
+            f"prompts/{name}.yaml is at {resolved.version} but no longer hashes to "
+            f"what was gated ({short}): bump the version and gate it again"
+        )
     if environment.requires and kind != "rollback":
         required = read_lock(ws.lock_path(environment.requires)).get(name)
         if required is None or required.content_hash != resolved.content_hash:
-            live_there = f"{required.version} is live there" if required else \
-                "nothing is live there"
-            raise Refused(f"{env} requires {environment.requires} first: {label} is not live "
-                          f"in {environment.requires} ({live_there}); promote it to "
-                          f"{environment.requires} first")
+            live_there = (
+                f"{required.version} is live there" if required else "nothing is live there"
+            )
+            raise Refused(
+                f"{env} requires {environment.requires} first: {label} is not live "
+                f"in {environment.requires} ({live_there}); promote it to "
+                f"{environment.requires} first"
+            )
     if len(approvers) < environment.approvals:
-        raise Refused(f"{env} needs {environment.approvals} approval(s) from people other than "
-                      f"{actor}; got {len(approvers)}"
-                      f"{' (' + ', '.join(approvers) + ')' if approvers else ''}: add "
-                      "--approved-by WHO")
+        raise Refused(
+            f"{env} needs {environment.approvals} approval(s) from people other than "
+            f"{actor}; got {len(approvers)}"
+            f"{' (' + ', '.join(approvers) + ')' if approvers else ''}: add "
+            "--approved-by WHO"
+        )
     return run_id
 
 
-def rollback(ws: Any, name: str, env: str, actor: str, approvals: list[str] | None = None,
-             reason: str = "") -> dict[str, Any]:
+def rollback(
+    ws: Any, name: str, env: str, actor: str, approvals: list[str] | None = None, reason: str = ""
+) -> dict[str, Any]:
     """Re-promote the version that was live before the current one."""
     from promptrail.store import Store
 
     ws.config.environment(env)
     history = live(Store(ws.store_path()), env, name)
     current = read_lock(ws.lock_path(env)).get(name)
-    previous = next((p for p in history if current is None or
-                     p["content_hash"] != current.content_hash), None)
+    previous = next(
+        (p for p in history if current is None or p["content_hash"] != current.content_hash), None
+    )
     if previous is None:
-        return {"status": "refused", "name": name, "version": None, "env": env,
-                "content_hash": None, "kind": "rollback",
-                "reason": f"no earlier version of {name} was live in {env}"}
+        return {
+            "status": "refused",
+            "name": name,
+            "version": None,
+            "env": env,
+            "content_hash": None,
+            "kind": "rollback",
+            "reason": f"no earlier version of {name} was live in {env}",
+        }
     content = snapshots.find(ws, name, content_hash=previous["content_hash"])
     if content is None:
-        raise UsageError(f"{name} {previous['version']} ({previous['content_hash']}) is not in "
-                         "the store or git history")
-    return promote(ws, name, previous["version"], env, actor, approvals,
-                   reason or f"rollback from {current.version if current else 'nothing'}",
-                   kind="rollback", content=content)
+        raise UsageError(
+            f"{name} {previous['version']} ({previous['content_hash']}) is not in "
+            "the store or git history"
+        )
+    return promote(
+        ws,
+        name,
+        previous["version"],
+        env,
+        actor,
+        approvals,
+        reason or f"rollback from {current.version if current else 'nothing'}",
+        kind="rollback",
+        content=content,
+    )

@@ -21,8 +21,9 @@ def environment() -> Any:
         from jinja2 import StrictUndefined
         from jinja2.sandbox import SandboxedEnvironment
 
-        _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                    keep_trailing_newline=True)
+        _ENV = SandboxedEnvironment(
+            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
     return _ENV
 
 
@@ -47,8 +48,9 @@ def validate_vars(resolved: Any, variables: dict[str, Any], where: str | None = 
         raise UsageError(f"{resolved.name}: {path}: {err.message}", file=where, kind="vars")
 
 
-def render_messages(resolved: Any, variables: dict[str, Any],
-                    where: str | None = None) -> list[dict[str, str]]:
+def render_messages(
+    resolved: Any, variables: dict[str, Any], where: str | None = None
+) -> list[dict[str, str]]:
     """The messages with variables filled in (the neutral form every provider starts from)."""
     from jinja2 import TemplateError
     from jinja2.exceptions import SecurityError, UndefinedError
@@ -63,14 +65,21 @@ def render_messages(resolved: Any, variables: dict[str, Any],
         try:
             text = _compile(msg["content"]).render(**values)
         except SecurityError as exc:
-            raise UsageError(f"{resolved.name}: template blocked by the sandbox: {exc}",
-                             file=where or resolved.path, kind="sandbox") from None
+            raise UsageError(
+                f"{resolved.name}: template blocked by the sandbox: {exc}",
+                file=where or resolved.path,
+                kind="sandbox",
+            ) from None
         except UndefinedError as exc:
-            raise UsageError(f"{resolved.name}: {exc.message}", file=where or resolved.path,
-                             kind="vars") from None
+            raise UsageError(
+                f"{resolved.name}: {exc.message}", file=where or resolved.path, kind="vars"
+            ) from None
         except TemplateError as exc:
-            raise UsageError(f"{resolved.name}: template error: {exc}",
-                             file=where or resolved.path, line=getattr(exc, "lineno", None),
-                             kind="template") from None
+            raise UsageError(
+                f"{resolved.name}: template error: {exc}",
+                file=where or resolved.path,
+                line=getattr(exc, "lineno", None),
+                kind="template",
+            ) from None
         out.append({"role": msg["role"], "content": text})
     return out

@@ -23,8 +23,9 @@ COMPONENT_CALL = re.compile(r"\{\{-?\s*component\(\s*(['\"])([^'\"]+)\1\s*\)\s*-
 class ResolveError(UsageError):
     """A component reference that cannot be resolved (missing, undeclared, out of range, cyclic)."""
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None,
-                 kind: str = "resolve") -> None:
+    def __init__(
+        self, message: str, file: str | None = None, line: int | None = None, kind: str = "resolve"
+    ) -> None:
         super().__init__(message, file, line, kind)
 
 
@@ -33,11 +34,11 @@ class ResolvedPrompt:
     name: str
     version: str
     description: str
-    model: dict[str, Any]            # provider, name and the sampling parameters that are set
+    model: dict[str, Any]  # provider, name and the sampling parameters that are set
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] | None
-    messages: list[dict[str, str]]   # components inlined, variables still templated
-    components: dict[str, str] = field(default_factory=dict)   # every component used, transitively
+    messages: list[dict[str, str]]  # components inlined, variables still templated
+    components: dict[str, str] = field(default_factory=dict)  # every component used, transitively
     path: str = ""
 
     @property
@@ -46,24 +47,39 @@ class ResolvedPrompt:
 
     def content(self) -> dict[str, Any]:
         """What the hash covers (the same keys a deployed bundle is verified on)."""
-        return {"messages": self.messages, "model": self.model,
-                "input_schema": self.input_schema, "output_schema": self.output_schema}
+        return {
+            "messages": self.messages,
+            "model": self.model,
+            "input_schema": self.input_schema,
+            "output_schema": self.output_schema,
+        }
 
     @property
     def content_hash(self) -> str:
         return content_hash(self.content())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "description": self.description,
-                **self.content(), "components": self.components,
-                "content_hash": self.content_hash}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            **self.content(),
+            "components": self.components,
+            "content_hash": self.content_hash,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResolvedPrompt:
-        return cls(name=data["name"], version=data["version"],
-                   description=data.get("description", ""), model=data["model"],
-                   input_schema=data["input_schema"], output_schema=data.get("output_schema"),
-                   messages=data["messages"], components=data.get("components", {}))
+        return cls(
+            name=data["name"],
+            version=data["version"],
+            description=data.get("description", ""),
+            model=data["model"],
+            input_schema=data["input_schema"],
+            output_schema=data.get("output_schema"),
+            messages=data["messages"],
+            components=data.get("components", {}),
+        )
 
 
 def resolve(ws: Any, name: str) -> ResolvedPrompt:
@@ -75,17 +91,28 @@ def resolve(ws: Any, name: str) -> ResolvedPrompt:
         where = (loaded.path, loaded.text, ("messages", i, "content"))
         content = _inline(ws, msg.content, prompt.uses, where, (name,), used)
         messages.append({"role": msg.role, "content": content})
-    model = {"provider": prompt.model.provider, "name": prompt.model.name,
-             **prompt.model.params()}
+    model = {"provider": prompt.model.provider, "name": prompt.model.name, **prompt.model.params()}
     return ResolvedPrompt(
-        name=prompt.name, version=prompt.version, description=prompt.description,
-        model=model, input_schema=prompt.input_schema,
+        name=prompt.name,
+        version=prompt.version,
+        description=prompt.description,
+        model=model,
+        input_schema=prompt.input_schema,
         output_schema=load_schema(ws, prompt.output_schema, loaded),
-        messages=messages, components=dict(sorted(used.items())), path=loaded.path)
+        messages=messages,
+        components=dict(sorted(used.items())),
+        path=loaded.path,
+    )
 
 
-def _inline(ws: Any, text: str, uses: dict[str, str], where: tuple[str, str, tuple[Any, ...]],
-            chain: tuple[str, ...], used: dict[str, str]) -> str:
+def _inline(
+    ws: Any,
+    text: str,
+    uses: dict[str, str],
+    where: tuple[str, str, tuple[Any, ...]],
+    chain: tuple[str, ...],
+    used: dict[str, str],
+) -> str:
     """Replace component calls in ``text``; ``where`` (file, its text, YAML path) gives the
     line for an error, worked out only when there is one."""
     if "component" not in text:
@@ -97,24 +124,37 @@ def _inline(ws: Any, text: str, uses: dict[str, str], where: tuple[str, str, tup
 
         def line() -> int | None:
             return line_of(where[1], where[2])
+
         if comp_name not in uses:
-            raise ResolveError(f"component {comp_name!r} is used but not declared in `uses`",
-                               file=file, line=line(), kind="undeclared-component")
+            raise ResolveError(
+                f"component {comp_name!r} is used but not declared in `uses`",
+                file=file,
+                line=line(),
+                kind="undeclared-component",
+            )
         if comp_name in chain:
             cycle = " -> ".join((*chain, comp_name))
-            raise ResolveError(f"component cycle: {cycle}", file=file, line=line(),
-                               kind="component-cycle")
+            raise ResolveError(
+                f"component cycle: {cycle}", file=file, line=line(), kind="component-cycle"
+            )
         if not ws.exists(f"components/{comp_name}.yaml"):
-            raise ResolveError(f"component {comp_name!r} not found (expected "
-                               f"components/{comp_name}.yaml)", file=file, line=line(),
-                               kind="missing-component")
+            raise ResolveError(
+                f"component {comp_name!r} not found (expected components/{comp_name}.yaml)",
+                file=file,
+                line=line(),
+                kind="missing-component",
+            )
         comp_loaded = ws.component(comp_name, referrer=file)
         comp = comp_loaded.model
         rng = semver.parse_range(uses[comp_name])
         if not rng.allows(comp.version):
             raise ResolveError(
                 f"component {comp_name!r} is at {comp.version}, outside the declared range "
-                f"{uses[comp_name]!r}", file=file, line=line(), kind="component-range")
+                f"{uses[comp_name]!r}",
+                file=file,
+                line=line(),
+                kind="component-range",
+            )
         used[comp_name] = comp.version
         inner_where = (comp_loaded.path, comp_loaded.text, ("template",))
         inner = _inline(ws, comp.template, comp.uses, inner_where, (*chain, comp_name), used)

@@ -41,8 +41,12 @@ class RuntimePrompt:
 
         from promptrail.render import render_messages, validate_vars
 
-        view = SimpleNamespace(name=self.name, path=self.name, messages=self.bundle["messages"],
-                               input_schema=self.bundle.get("input_schema") or {})
+        view = SimpleNamespace(
+            name=self.name,
+            path=self.name,
+            messages=self.bundle["messages"],
+            input_schema=self.bundle.get("input_schema") or {},
+        )
         validate_vars(view, variables)
         return render_messages(view, variables)
 
@@ -65,11 +69,14 @@ def bundle_hash(bundle: dict[str, Any]) -> str:
 def verify(bundle: dict[str, Any], expected: str | None = None) -> str:
     actual = bundle_hash(bundle)
     if actual != bundle.get("content_hash"):
-        raise BundleError(f"{bundle.get('name')}: content hashes to {actual}, not the "
-                          f"{bundle.get('content_hash')} it claims (edited after promotion?)")
+        raise BundleError(
+            f"{bundle.get('name')}: content hashes to {actual}, not the "
+            f"{bundle.get('content_hash')} it claims (edited after promotion?)"
+        )
     if expected is not None and actual != expected:
-        raise BundleError(f"{bundle.get('name')}: {actual} does not match the lockfile's "
-                          f"{expected}")
+        raise BundleError(
+            f"{bundle.get('name')}: {actual} does not match the lockfile's {expected}"
+        )
     return actual
 
 
@@ -78,7 +85,7 @@ class PromptSet:
         self.dir = Path(bundle_dir)
         self.lockfile = Path(lockfile) if lockfile else None
         self._good: dict[str, tuple[float, RuntimePrompt]] = {}
-        self.errors: dict[str, str] = {}     # the last problem seen per prompt
+        self.errors: dict[str, str] = {}  # the last problem seen per prompt
 
     def _expected(self, name: str) -> str | None:
         if self.lockfile is None:
@@ -115,7 +122,7 @@ class PromptSet:
         cached = self._good.get(name)
         if cached is None:
             raise BundleError(problem)
-        return cached[1]      # keep serving the last good bundle
+        return cached[1]  # keep serving the last good bundle
 
     def manifest(self) -> list[dict[str, str]]:
         """What an application's /promptrail endpoint serves for drift checks."""

@@ -24,8 +24,9 @@ def _files(root: Any, prefix: str = "") -> list[tuple[str, bytes]]:
 def init(target: str | Path) -> dict[str, Any]:
     root = Path(target).resolve()
     if (root / "promptrail.yaml").exists():
-        raise UsageError("a promptrail workspace already exists here",
-                         file=root / "promptrail.yaml")
+        raise UsageError(
+            "a promptrail workspace already exists here", file=root / "promptrail.yaml"
+        )
     written = []
     for rel, data in _files(resources.files("promptrail") / "scaffold"):
         dest = root / rel

@@ -26,13 +26,32 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
     ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
-    ("private key", re.compile(
-        r"-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z ]+ )?PRIVATE "
-        r"KEY-----)?")),
+    (
+        "private key",
+        re.compile(
+            r"-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z ]+ )?PRIVATE "
+            r"KEY-----)?"
+        ),
+    ),
 ]
 _ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in PATTERNS))
-_HINTS = ("sk-", "k_live_", "k_test_", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-          "github_pat_", "xox", "AIza", "hf_", "PRIVATE KEY")
+_HINTS = (
+    "sk-",
+    "k_live_",
+    "k_test_",
+    "AKIA",
+    "ASIA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+    "AIza",
+    "hf_",
+    "PRIVATE KEY",
+)
 REDACTED = "[REDACTED]"
 SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_PASSWORD")
 CANDIDATE = "|".join(f"(?:{p.pattern.replace(chr(92) + 'b', '')})" for _, p in PATTERNS)
@@ -45,8 +64,9 @@ def find(text: str) -> list[tuple[str, re.Match[str]]]:
 def secret_values() -> list[str]:
     """The values of this process's secret-looking environment variables (8+ characters),
     longest first so a key that contains another is replaced whole."""
-    values = {v for k, v in os.environ.items()
-              if k.upper().endswith(SECRET_ENV_SUFFIXES) and len(v) >= 8}
+    values = {
+        v for k, v in os.environ.items() if k.upper().endswith(SECRET_ENV_SUFFIXES) and len(v) >= 8
+    }
     return sorted(values, key=len, reverse=True)
 
 
@@ -71,8 +91,10 @@ def _redact(value: Any, values: list[str]) -> Any:
             value = _ANY.sub(REDACTED, value)
         return value
     if isinstance(value, dict):
-        return {_redact(k, values) if isinstance(k, str) else k: _redact(v, values)
-                for k, v in value.items()}
+        return {
+            _redact(k, values) if isinstance(k, str) else k: _redact(v, values)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_redact(v, values) for v in value]
     return value

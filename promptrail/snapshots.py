@@ -15,8 +15,9 @@ from promptrail.resolve import ResolvedPrompt
 GIT_DEPTH = 200
 
 
-def find(ws: Any, name: str, content_hash: str | None = None,
-         version: str | None = None) -> ResolvedPrompt | None:
+def find(
+    ws: Any, name: str, content_hash: str | None = None, version: str | None = None
+) -> ResolvedPrompt | None:
     try:
         current = ws.resolve(name)
     except UsageError:
@@ -35,8 +36,9 @@ def _matches(r: ResolvedPrompt, content_hash: str | None, version: str | None) -
     return r.version == version
 
 
-def _from_store(ws: Any, name: str, content_hash: str | None,
-                version: str | None) -> ResolvedPrompt | None:
+def _from_store(
+    ws: Any, name: str, content_hash: str | None, version: str | None
+) -> ResolvedPrompt | None:
     path = ws.store_path()
     if not path.exists():
         return None
@@ -47,7 +49,9 @@ def _from_store(ws: Any, name: str, content_hash: str | None,
     key, value = ("content_hash", content_hash) if content_hash else ("version", version)
     rows = Store(path).query_dicts(
         f"SELECT resolved FROM prompt_versions WHERE name = ? AND {key} = ? "
-        "ORDER BY first_seen_at DESC LIMIT 1", [name, value])
+        "ORDER BY first_seen_at DESC LIMIT 1",
+        [name, value],
+    )
     if not rows:
         return None
     data = rows[0]["resolved"]
@@ -56,13 +60,27 @@ def _from_store(ws: Any, name: str, content_hash: str | None,
     return resolved if content_hash is None or resolved.content_hash == content_hash else None
 
 
-def _from_git(ws: Any, name: str, content_hash: str | None,
-              version: str | None) -> ResolvedPrompt | None:
+def _from_git(
+    ws: Any, name: str, content_hash: str | None, version: str | None
+) -> ResolvedPrompt | None:
     from promptrail.workspace import Workspace
 
     proc = subprocess.run(
-        ["git", "-C", str(ws.root), "log", f"-n{GIT_DEPTH}", "--format=%H", "--",
-         f"prompts/{name}.yaml", "components", "schemas"], capture_output=True, text=True)
+        [
+            "git",
+            "-C",
+            str(ws.root),
+            "log",
+            f"-n{GIT_DEPTH}",
+            "--format=%H",
+            "--",
+            f"prompts/{name}.yaml",
+            "components",
+            "schemas",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         return None
     for sha in proc.stdout.split():

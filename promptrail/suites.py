@@ -18,7 +18,7 @@ from promptrail.yamlio import line_of
 class SuiteCase:
     id: str
     vars: dict[str, Any]
-    assertions: list[Any]            # parsed promptrail.assertions objects
+    assertions: list[Any]  # parsed promptrail.assertions objects
     must_pass: bool = False
     specs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -40,7 +40,8 @@ def load_suite(ws: Any, name: str) -> Suite | None:
     from promptrail.assertions import parse_assertion
 
     raw_cases: list[tuple[Case, str, int | None]] = [
-        (c, path, line_of(text, ("cases", i))) for i, c in enumerate(model.cases)]
+        (c, path, line_of(text, ("cases", i))) for i, c in enumerate(model.cases)
+    ]
     if model.dataset:
         rel = ws.inside(str(PurePosixPath(path).parent / model.dataset), path)
         raw_cases += _dataset(ws, rel)
@@ -57,8 +58,11 @@ def load_suite(ws: Any, name: str) -> Suite | None:
             except UsageError as exc:
                 exc.line = exc.line or line
                 raise
-        cases.append(SuiteCase(case.id, {**model.defaults.vars, **case.vars}, assertions,
-                               case.must_pass, specs))
+        cases.append(
+            SuiteCase(
+                case.id, {**model.defaults.vars, **case.vars}, assertions, case.must_pass, specs
+            )
+        )
     return Suite(name, path, model.threshold, model.repeat, cases)
 
 

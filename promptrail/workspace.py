@@ -37,8 +37,10 @@ class Workspace:
         self._components: dict[str, Loaded] = {}
         self._resolved: dict[str, Any] = {}
         if ref is None and not (self.root / CONFIG_FILE).is_file():
-            raise UsageError(f"no {CONFIG_FILE} here; run `promptrail init` or pass -C DIR",
-                             file=self.root / CONFIG_FILE)
+            raise UsageError(
+                f"no {CONFIG_FILE} here; run `promptrail init` or pass -C DIR",
+                file=self.root / CONFIG_FILE,
+            )
 
     # -- reading files -------------------------------------------------------------------
     def inside(self, rel: str, referrer: str | None = None) -> str:
@@ -49,8 +51,9 @@ class Workspace:
         if self.ref is None:
             full = (self.root / pure).resolve()
             if not full.is_relative_to(self.root):
-                raise UsageError(f"path {rel!r} leaves the workspace (through a link)",
-                                 file=referrer)
+                raise UsageError(
+                    f"path {rel!r} leaves the workspace (through a link)", file=referrer
+                )
         return str(pure)
 
     def exists(self, rel: str) -> bool:
@@ -70,8 +73,11 @@ class Workspace:
         if self.ref is None:
             base = self.root / folder
             return sorted(f"{folder}/{p.name}" for p in base.glob(f"*{suffix}") if p.is_file())
-        return sorted(f for f in self._git_files()
-                      if f.startswith(folder + "/") and f.count("/") == 1 and f.endswith(suffix))
+        return sorted(
+            f
+            for f in self._git_files()
+            if f.startswith(folder + "/") and f.count("/") == 1 and f.endswith(suffix)
+        )
 
     def _git(self, *args: str, binary: bool = False) -> Any:
         proc = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True)
@@ -122,8 +128,9 @@ class Workspace:
         if name not in self._prompts:
             rel = f"prompts/{name}.yaml"
             if not self.exists(rel):
-                raise UsageError(f"no prompt named {name!r}{_suggest(name, self.prompt_names())}",
-                                 file=rel)
+                raise UsageError(
+                    f"no prompt named {name!r}{_suggest(name, self.prompt_names())}", file=rel
+                )
             self._prompts[name] = self._load(rel, PromptFile, name)
         return self._prompts[name]
 
@@ -141,8 +148,11 @@ class Workspace:
         if obj.name != stem:
             from promptrail.yamlio import line_of
 
-            raise UsageError(f"name {obj.name!r} does not match the file name {stem!r}",
-                             file=rel, line=line_of(text, ("name",)))
+            raise UsageError(
+                f"name {obj.name!r} does not match the file name {stem!r}",
+                file=rel,
+                line=line_of(text, ("name",)),
+            )
         return Loaded(rel, text, obj)
 
     def prompts(self) -> list[Loaded]:
@@ -158,8 +168,11 @@ class Workspace:
         data, text = self.load_yaml(rel)
         suite = validate_file(SuiteFile, data, text, rel)
         if suite.prompt != name:
-            raise UsageError(f"suite is for {suite.prompt!r} but the file is named for {name!r}",
-                             file=rel, line=1)
+            raise UsageError(
+                f"suite is for {suite.prompt!r} but the file is named for {name!r}",
+                file=rel,
+                line=1,
+            )
         return Loaded(rel, text, suite)
 
     def resolve(self, name: str) -> Any:

@@ -60,8 +60,9 @@ def load_mapping(path: Path, display: str | Path | None = None) -> tuple[dict[st
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise UsageError(f"expected a mapping at the top level, got {type(data).__name__}",
-                         file=shown, line=1)
+        raise UsageError(
+            f"expected a mapping at the top level, got {type(data).__name__}", file=shown, line=1
+        )
     return data, text
 
 

@@ -37,8 +37,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 
 def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.fixture
@@ -59,8 +60,15 @@ def example(tmp_path: Path) -> Path:
     """A copy of this repository's example workspace."""
     root = tmp_path / "example"
     root.mkdir()
-    for name in ("promptrail.yaml", "prompts", "components", "schemas", "suites",
-                 "environments", "recordings"):
+    for name in (
+        "promptrail.yaml",
+        "prompts",
+        "components",
+        "schemas",
+        "suites",
+        "environments",
+        "recordings",
+    ):
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, root / name)

@@ -64,20 +64,28 @@ def last_user(body: dict[str, Any]) -> str:
 
 
 def env_for(port: int) -> dict[str, str]:
-    return {"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": FAKE_OPENAI_KEY,
-            "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY}
+    return {
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "OPENAI_API_KEY": FAKE_OPENAI_KEY,
+        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY,
+    }
 
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 256     # the default backlog of 5 drops bursts of new connections
+    request_queue_size = 256  # the default backlog of 5 drops bursts of new connections
 
 
 class FakeLLMServer:
-    def __init__(self, responder: Responder | None = None, latency: float = 0.0,
-                 port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        latency: float = 0.0,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.responder: Responder = responder or (lambda body, protocol: "ok")
         self.latency = latency
         self.requests: list[dict[str, Any]] = []
@@ -104,14 +112,19 @@ class FakeLLMServer:
 
     @property
     def anthropic_base_url(self) -> str:
-        return self.url            # the SDK appends /v1/messages itself
+        return self.url  # the SDK appends /v1/messages itself
 
     def env(self) -> dict[str, str]:
         """Environment variables pointing both SDKs here, with dummy keys."""
         return env_for(self.port)
 
-    def fail(self, status: int, times: int = 1, retry_after: float | None = None,
-             retry_after_ms: float | None = None) -> None:
+    def fail(
+        self,
+        status: int,
+        times: int = 1,
+        retry_after: float | None = None,
+        retry_after_ms: float | None = None,
+    ) -> None:
         headers = {}
         if retry_after is not None:
             headers["retry-after"] = f"{retry_after:g}"
@@ -127,9 +140,12 @@ class FakeLLMServer:
             self.max_in_flight = self.in_flight
 
     def start(self) -> FakeLLMServer:
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=f"fakellm-{self.port}")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"fakellm-{self.port}",
+        )
         self._thread.start()
         return self
 
@@ -158,8 +174,8 @@ class FakeLLMServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"      # keep-alive
-            disable_nagle_algorithm = True     # 46 ms -> 4 ms per call on loopback
+            protocol_version = "HTTP/1.1"  # keep-alive
+            disable_nagle_algorithm = True  # 46 ms -> 4 ms per call on loopback
 
             def setup(self) -> None:
                 super().setup()
@@ -184,16 +200,27 @@ class FakeLLMServer:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 path = urlsplit(self.path).path
-                protocol = ("openai" if path.endswith("/chat/completions") else
-                            "anthropic" if path.endswith("/messages") else "")
+                protocol = (
+                    "openai"
+                    if path.endswith("/chat/completions")
+                    else "anthropic"
+                    if path.endswith("/messages")
+                    else ""
+                )
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     self._error(400, protocol, "request body is not JSON")
                     return
                 with server._lock:
-                    server.requests.append({"path": path, "protocol": protocol, "body": body,
-                                            "headers": dict(self.headers.items())})
+                    server.requests.append(
+                        {
+                            "path": path,
+                            "protocol": protocol,
+                            "body": body,
+                            "headers": dict(self.headers.items()),
+                        }
+                    )
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     failure = server.failures.pop(0) if server.failures else None
@@ -205,18 +232,23 @@ class FakeLLMServer:
                     with server._lock:
                         server.in_flight -= 1
 
-            def _answer(self, protocol: str, body: dict[str, Any],
-                        failure: tuple[int, dict[str, str]] | None) -> None:
+            def _answer(
+                self,
+                protocol: str,
+                body: dict[str, Any],
+                failure: tuple[int, dict[str, str]] | None,
+            ) -> None:
                 if failure is not None:
                     status, headers = failure
-                    if status == 0:            # a dropped connection
+                    if status == 0:  # a dropped connection
                         self.close_connection = True
                         self.connection.shutdown(socket.SHUT_RDWR)
                         return
                     message = f"injected HTTP {status}"
                     if status == 401:
-                        key = (self.headers.get("x-api-key") or
-                               self.headers.get("authorization", "").removeprefix("Bearer "))
+                        key = self.headers.get("x-api-key") or self.headers.get(
+                            "authorization", ""
+                        ).removeprefix("Bearer ")
                         message = f"Incorrect API key provided: {key}"
                     self._error(status, protocol, message, headers)
                     return
@@ -231,22 +263,31 @@ class FakeLLMServer:
                 except Exception as exc:  # noqa: BLE001 - reported to the client as a 500
                     self._error(500, protocol, f"responder failed: {exc!r}")
                     return
-                reply = (server._openai(body, text) if protocol == "openai" else
-                         server._anthropic(body, text))
+                reply = (
+                    server._openai(body, text)
+                    if protocol == "openai"
+                    else server._anthropic(body, text)
+                )
                 self._send(200, reply)
 
-            def _error(self, status: int, protocol: str, message: str,
-                       headers: dict[str, str] | None = None) -> None:
+            def _error(
+                self,
+                status: int,
+                protocol: str,
+                message: str,
+                headers: dict[str, str] | None = None,
+            ) -> None:
                 if protocol == "anthropic":
-                    payload = {"type": "error",
-                               "error": {"type": "api_error", "message": message}}
+                    payload = {"type": "error", "error": {"type": "api_error", "message": message}}
                 else:
-                    payload = {"error": {"message": message, "type": "fake_error",
-                                         "code": str(status)}}
+                    payload = {
+                        "error": {"message": message, "type": "fake_error", "code": str(status)}
+                    }
                 self._send(status, payload, headers)
 
-            def _send(self, status: int, payload: dict[str, Any],
-                      headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -263,31 +304,54 @@ class FakeLLMServer:
     def _openai(body: dict[str, Any], text: str) -> dict[str, Any]:
         prompt = sum(tokens(text_of(m.get("content"))) for m in body.get("messages", []))
         out = tokens(text)
-        return {"id": f"chatcmpl-fake{time.monotonic_ns()}", "object": "chat.completion",
-                "created": int(time.time()), "model": body.get("model", "fake"),
-                "system_fingerprint": "fp_fake",
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                             "message": {"role": "assistant", "content": text,
-                                         "refusal": None}}],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": out,
-                          "total_tokens": prompt + out,
-                          "prompt_tokens_details": {"cached_tokens": 0}}}
+        return {
+            "id": f"chatcmpl-fake{time.monotonic_ns()}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "system_fingerprint": "fp_fake",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": out,
+                "total_tokens": prompt + out,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
+        }
 
     @staticmethod
     def _anthropic(body: dict[str, Any], text: str) -> dict[str, Any]:
         prompt = tokens(text_of(body.get("system"))) + sum(
-            tokens(text_of(m.get("content"))) for m in body.get("messages", []))
-        return {"id": f"msg_fake{time.monotonic_ns()}", "type": "message",
-                "role": "assistant", "model": body.get("model", "fake"),
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": prompt, "output_tokens": tokens(text),
-                          "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}
+            tokens(text_of(m.get("content"))) for m in body.get("messages", [])
+        )
+        return {
+            "id": f"msg_fake{time.monotonic_ns()}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "fake"),
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": prompt,
+                "output_tokens": tokens(text),
+                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 0,
+            },
+        }
 
 
 # -- standalone ---------------------------------------------------------------------------
-def outputs_responder(outputs: Path, workspace: Path,
-                      edit: Callable[[str, str, str], str] | None = None) -> Responder:
+def outputs_responder(
+    outputs: Path, workspace: Path, edit: Callable[[str, str, str], str] | None = None
+) -> Responder:
     """Answer each suite case of ``workspace`` with its output from ``outputs`` (passed
     through ``edit(prompt, case_id, output)`` when given, to script a worse model).
 
@@ -309,8 +373,9 @@ def outputs_responder(outputs: Path, workspace: Path,
             continue
         resolved = ws.resolve(name)
         for case in suite.cases:
-            users = [m["content"] for m in render_messages(resolved, case.vars)
-                     if m["role"] == "user"]
+            users = [
+                m["content"] for m in render_messages(resolved, case.vars) if m["role"] == "user"
+            ]
             if users and case.id in by_prompt.get(name, {}):
                 out = str(by_prompt[name][case.id])
                 table[users[-1]] = edit(name, case.id, out) if edit else out
@@ -334,11 +399,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=8787)
     ap.add_argument("--latency", type=float, default=0.0, help="seconds added per call")
     ap.add_argument("--outputs", type=Path, help="YAML {prompt: {case_id: output}}")
-    ap.add_argument("--workspace", type=Path, default=Path("."),
-                    help="the workspace whose suites --outputs answers (default: .)")
+    ap.add_argument(
+        "--workspace",
+        type=Path,
+        default=Path("."),
+        help="the workspace whose suites --outputs answers (default: .)",
+    )
     ap.add_argument("--responder", help="MODULE:FUNC answering (body, protocol) -> str")
-    ap.add_argument("--print-env", action="store_true",
-                    help="print export lines for the SDKs' variables and exit")
+    ap.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print export lines for the SDKs' variables and exit",
+    )
     args = ap.parse_args(argv)
     if args.print_env:
         for k, v in env_for(args.port).items():
@@ -351,8 +423,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.responder:
         responder = dotted_responder(args.responder)
     server = FakeLLMServer(responder=responder, latency=args.latency, port=args.port).start()
-    print(f"fake LLM server on {server.openai_base_url} (openai) and "
-          f"{server.anthropic_base_url} (anthropic); Ctrl-C to stop", flush=True)
+    print(
+        f"fake LLM server on {server.openai_base_url} (openai) and "
+        f"{server.anthropic_base_url} (anthropic); Ctrl-C to stop",
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)

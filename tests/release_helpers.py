@@ -16,17 +16,38 @@ from promptrail.store.rows import version_rows
 GATES = ["lint", "schema", "regression", "cost"]
 
 
-def record_gate_run(store: Store, env: str, resolved: Any, status: str = "passed",
-                    gates: list[str] | None = None) -> str:
+def record_gate_run(
+    store: Store, env: str, resolved: Any, status: str = "passed", gates: list[str] | None = None
+) -> str:
     run_id = f"gate-test-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
-    store.write({
-        "runs": [{"run_id": run_id, "kind": "gate", "status": status, "env": env,
-                  "actor": "ci", "started_at": now, "finished_at": now}],
-        "gate_results": [{"run_id": run_id, "prompt": resolved.name,
-                          "version": resolved.version, "content_hash": resolved.content_hash,
-                          "gate": g, "status": status if g == "regression" else "passed",
-                          "started_at": now, "finished_at": now} for g in gates or GATES],
-        "prompt_versions": version_rows([resolved]),
-    })
+    store.write(
+        {
+            "runs": [
+                {
+                    "run_id": run_id,
+                    "kind": "gate",
+                    "status": status,
+                    "env": env,
+                    "actor": "ci",
+                    "started_at": now,
+                    "finished_at": now,
+                }
+            ],
+            "gate_results": [
+                {
+                    "run_id": run_id,
+                    "prompt": resolved.name,
+                    "version": resolved.version,
+                    "content_hash": resolved.content_hash,
+                    "gate": g,
+                    "status": status if g == "regression" else "passed",
+                    "started_at": now,
+                    "finished_at": now,
+                }
+                for g in gates or GATES
+            ],
+            "prompt_versions": version_rows([resolved]),
+        }
+    )
     return run_id

@@ -17,9 +17,11 @@ from promptrail.assertions import (
 )
 from promptrail.errors import UsageError
 
-SCHEMA = {"type": "object", "required": ["reply", "priority"],
-          "properties": {"reply": {"type": "string"},
-                         "priority": {"enum": ["low", "high"]}}}
+SCHEMA = {
+    "type": "object",
+    "required": ["reply", "priority"],
+    "properties": {"reply": {"type": "string"}, "priority": {"enum": ["low", "high"]}},
+}
 GOOD = '{"reply": "Hi Ana, done.", "priority": "high", "items": [{"n": 1}, {"n": 1}]}'
 
 
@@ -41,7 +43,7 @@ TABLE = [
     ({"type": "regex", "value": r"Hi \w+,"}, GOOD, "passed"),
     ({"type": "regex", "value": r"^\d+$"}, GOOD, "failed"),
     ({"type": "is-json"}, GOOD, "passed"),
-    ({"type": "is-json"}, "```json\n{\"a\": 1}\n```", "passed"),
+    ({"type": "is-json"}, '```json\n{"a": 1}\n```', "passed"),
     ({"type": "is-json"}, "{'a': 1}", "failed"),
     ({"type": "json-schema", "value": SCHEMA}, GOOD, "passed"),
     ({"type": "json-schema", "value": SCHEMA}, '{"reply": "x", "priority": "meh"}', "failed"),
@@ -68,7 +70,7 @@ def test_json_schema_defaults_to_the_prompts_output_schema() -> None:
     assert check({"type": "json-schema"}, output_schema=SCHEMA).status == "passed"
     r = check({"type": "json-schema"}, '{"reply": 3}', output_schema=SCHEMA)
     assert r.status == "failed" and "$.reply" in r.reason or "priority" in r.reason
-    assert check({"type": "json-schema"}).status == "error"     # no schema anywhere
+    assert check({"type": "json-schema"}).status == "error"  # no schema anywhere
 
 
 def test_latency_and_cost() -> None:
@@ -77,16 +79,19 @@ def test_latency_and_cost() -> None:
     assert check({"type": "cost", "threshold": 0.01}, cost_usd=0.002).status == "passed"
     assert check({"type": "cost", "threshold": 0.001}, cost_usd=0.002).status == "failed"
     unknown = check({"type": "cost", "threshold": 0.01}, cost_usd=None)
-    assert unknown.status == "error" and "price" in unknown.reason   # never a silent pass
+    assert unknown.status == "error" and "price" in unknown.reason  # never a silent pass
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"type": "json-pth"}, "did you mean 'json-path'"),
-    ({"type": "regex", "valeu": "x"}, "did you mean 'value'"),
-    ({"type": "regex", "value": "(unclosed"}, "invalid regular expression"),
-    ({"type": "json-path", "path": "priority"}, r"starts with '\$'"),
-    ({"value": 1}, "needs a `type`"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"type": "json-pth"}, "did you mean 'json-path'"),
+        ({"type": "regex", "valeu": "x"}, "did you mean 'value'"),
+        ({"type": "regex", "value": "(unclosed"}, "invalid regular expression"),
+        ({"type": "json-path", "path": "priority"}, r"starts with '\$'"),
+        ({"value": 1}, "needs a `type`"),
+    ],
+)
 def test_bad_specs_are_usage_errors(spec: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message) as err:
         parse_assertion(spec, "suites/x.yaml")

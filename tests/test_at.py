@@ -85,36 +85,42 @@ def _chain(store: Store, n: int = 5) -> None:
         store.append_audit("test", "me", f"s{i}", {"i": i})
 
 
-@pytest.mark.parametrize("tamper, bad_seq", [
-    ("UPDATE audit_log SET payload = '{\"i\":99}' WHERE seq = 3", 3),
-    ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", 2),
-    ("DELETE FROM audit_log WHERE seq = 4", 5),
-    ("UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 END WHERE seq IN (2, 3)",
-     2),
-])
-def test_audit_detects_edit_delete_reorder(tmp_path: Path, cli, tamper: str, bad_seq: int,
-                                           monkeypatch: pytest.MonkeyPatch,
-                                           workspace: Path) -> None:
+@pytest.mark.parametrize(
+    "tamper, bad_seq",
+    [
+        ("UPDATE audit_log SET payload = '{\"i\":99}' WHERE seq = 3", 3),
+        ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", 2),
+        ("DELETE FROM audit_log WHERE seq = 4", 5),
+        (
+            "UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 END WHERE seq IN (2, 3)",
+            2,
+        ),
+    ],
+)
+def test_audit_detects_edit_delete_reorder(
+    tmp_path: Path, cli, tamper: str, bad_seq: int, monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
     db = tmp_path / "a.duckdb"
     monkeypatch.setenv("PROMPTRAIL_DB", str(db))
     store = Store(db)
     _chain(store)
-    assert audit.verify(store) == {"status": "ok", "rows": 5, "first_bad_seq": None,
-                                   "reason": None}
+    assert audit.verify(store) == {"status": "ok", "rows": 5, "first_bad_seq": None, "reason": None}
     store.execute(tamper)
     code, out, _ = cli("-C", str(workspace), "audit", "verify", "--json")
     result = json.loads(out)
     assert code == 1 and result["status"] == "broken" and result["first_bad_seq"] == bad_seq
 
 
-def test_audit_export_formats(tmp_path: Path, cli, workspace: Path,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_audit_export_formats(
+    tmp_path: Path, cli, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROMPTRAIL_DB", str(tmp_path / "a.duckdb"))
     _chain(Store(tmp_path / "a.duckdb"), 3)
     for fmt in ("csv", "json", "parquet"):
         out = tmp_path / f"audit.{fmt}"
-        code, text, _ = cli("-C", str(workspace), "audit", "export", "--format", fmt,
-                            "--output", str(out), "--json")
+        code, text, _ = cli(
+            "-C", str(workspace), "audit", "export", "--format", fmt, "--output", str(out), "--json"
+        )
         assert code == 0 and json.loads(text)["rows"] == 3 and out.stat().st_size > 0
     assert json.loads((tmp_path / "audit.json").read_text())[0]["seq"] == 1
 
@@ -123,7 +129,8 @@ def test_secrets_never_reach_the_store(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.duckdb")
     store.append_audit("x", "me", "y", {"note": "key sk-proj-abcdefghijklmnopqrstuvwxyz012345"})
     store.write({"runs": [{"run_id": "r", "args": {"k": "sk-ant-api03-abcdefghijklmnopqrstu"}}]})
-    dump = json.dumps(store.query("SELECT * FROM audit_log")[1], default=str) + \
-        json.dumps(store.query("SELECT * FROM runs")[1], default=str)
+    dump = json.dumps(store.query("SELECT * FROM audit_log")[1], default=str) + json.dumps(
+        store.query("SELECT * FROM runs")[1], default=str
+    )
     assert "sk-proj-abc" not in dump and "sk-ant-api03" not in dump and "[REDACTED]" in dump
     assert audit.verify(store)["status"] == "ok"

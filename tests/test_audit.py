@@ -37,49 +37,92 @@ def test_rows_link_and_hash_as_documented(store: Store) -> None:
     assert [r["prev_hash"] for r in rows[1:]] == [r["hash"] for r in rows[:-1]]
     r = rows[0]
     at = r["occurred_at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-    assert r["hash"] == first["hash"] == content_hash({
-        "seq": 1, "at": at, "actor": "alice", "event": "promote", "subject": "production/p",
-        "payload": {"version": "1.0.0"}, "prev_hash": audit.GENESIS})
+    assert (
+        r["hash"]
+        == first["hash"]
+        == content_hash(
+            {
+                "seq": 1,
+                "at": at,
+                "actor": "alice",
+                "event": "promote",
+                "subject": "production/p",
+                "payload": {"version": "1.0.0"},
+                "prev_hash": audit.GENESIS,
+            }
+        )
+    )
     assert json.loads(r["payload"]) == {"version": "1.0.0"} and r["occurred_at"].tzinfo
 
 
-@pytest.mark.parametrize("payload", [
-    '{"a":1.0,"b":[1e3,2.5,-0.0],"c":"x"}', '{"t":"line\\r\\nnext"}', '{"t":"cr\\u000Dhere"}',
-    '{"é":"ünï","n":null,"z":{"y":[true,false]}}', '{"big":123456789012345678901234567890}',
-    '{"k":"back\\\\rslash"}'])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"a":1.0,"b":[1e3,2.5,-0.0],"c":"x"}',
+        '{"t":"line\\r\\nnext"}',
+        '{"t":"cr\\u000Dhere"}',
+        '{"é":"ünï","n":null,"z":{"y":[true,false]}}',
+        '{"big":123456789012345678901234567890}',
+        '{"k":"back\\\\rslash"}',
+    ],
+)
 def test_the_fast_hash_is_content_hash(payload: str) -> None:
     at = datetime(2026, 3, 15, 14, 47, 0, 1, tzinfo=UTC)
     for actor in ("alice", "al\rice"):
-        expected = content_hash({"seq": 9, "at": "2026-03-15T14:47:00.000001+00:00",
-                                 "actor": actor, "event": "e", "subject": "s",
-                                 "payload": json.loads(payload), "prev_hash": audit.GENESIS})
+        expected = content_hash(
+            {
+                "seq": 9,
+                "at": "2026-03-15T14:47:00.000001+00:00",
+                "actor": actor,
+                "event": "e",
+                "subject": "s",
+                "payload": json.loads(payload),
+                "prev_hash": audit.GENESIS,
+            }
+        )
         for when in (at, audit.micros(at), audit.iso(at)):
             assert audit.audit_hash(9, when, actor, "e", "s", payload, audit.GENESIS) == expected
-        assert audit.audit_hash(9, at, actor, "e", "s", json.loads(payload),
-                                audit.GENESIS) == expected
+        assert (
+            audit.audit_hash(9, at, actor, "e", "s", json.loads(payload), audit.GENESIS) == expected
+        )
 
 
 def test_empty_log_verifies(store: Store) -> None:
-    assert audit.verify(store) == {"status": "ok", "rows": 0, "first_bad_seq": None,
-                                   "reason": None}
+    assert audit.verify(store) == {"status": "ok", "rows": 0, "first_bad_seq": None, "reason": None}
 
 
 TAMPERING = {
     "edit payload": ("UPDATE audit_log SET payload = '{\"i\":99}' WHERE seq = 3", 3, "edited"),
     "edit actor": ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", 2, "edited"),
-    "edit time": ("UPDATE audit_log SET occurred_at = occurred_at + INTERVAL 1 SECOND "
-                  "WHERE seq = 4", 4, "edited"),
+    "edit time": (
+        "UPDATE audit_log SET occurred_at = occurred_at + INTERVAL 1 SECOND WHERE seq = 4",
+        4,
+        "edited",
+    ),
     "null a field": ("UPDATE audit_log SET subject = NULL WHERE seq = 1", 1, "edited"),
-    "rehash one row": ("UPDATE audit_log SET hash = 'sha256:' || repeat('1', 64) "
-                       "WHERE seq = 2", 2, "edited"),
+    "rehash one row": (
+        "UPDATE audit_log SET hash = 'sha256:' || repeat('1', 64) WHERE seq = 2",
+        2,
+        "edited",
+    ),
     "delete middle": ("DELETE FROM audit_log WHERE seq = 4", 5, "deleted"),
     "delete first": ("DELETE FROM audit_log WHERE seq = 1", 2, "deleted"),
-    "delete and renumber": ("DELETE FROM audit_log WHERE seq = 2; "
-                            "UPDATE audit_log SET seq = seq - 1 WHERE seq > 2", 2, "prev_hash"),
-    "swap two rows": ("UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 END "
-                      "WHERE seq IN (2, 3)", 2, "prev_hash"),
-    "forge a row": ("INSERT INTO audit_log SELECT 6, now(), 'me', 'test', 's5', '{}', hash, "
-                    "'sha256:' || repeat('2', 64) FROM audit_log WHERE seq = 5", 6, "edited"),
+    "delete and renumber": (
+        "DELETE FROM audit_log WHERE seq = 2; UPDATE audit_log SET seq = seq - 1 WHERE seq > 2",
+        2,
+        "prev_hash",
+    ),
+    "swap two rows": (
+        "UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 END WHERE seq IN (2, 3)",
+        2,
+        "prev_hash",
+    ),
+    "forge a row": (
+        "INSERT INTO audit_log SELECT 6, now(), 'me', 'test', 's5', '{}', hash, "
+        "'sha256:' || repeat('2', 64) FROM audit_log WHERE seq = 5",
+        6,
+        "edited",
+    ),
 }
 
 
@@ -88,7 +131,7 @@ def test_tampering_is_found_at_the_first_bad_row(store: Store, case: str) -> Non
     sql, bad_seq, why = TAMPERING[case]
     chain(store)
     assert audit.verify(store)["status"] == "ok"
-    con = duckdb.connect(str(store.path))       # tampering bypasses promptrail
+    con = duckdb.connect(str(store.path))  # tampering bypasses promptrail
     con.execute(sql)
     con.close()
     result = audit.verify(store)
@@ -97,8 +140,14 @@ def test_tampering_is_found_at_the_first_bad_row(store: Store, case: str) -> Non
 
 
 def test_an_audit_row_commits_with_its_promotion_or_not_at_all(store: Store) -> None:
-    row = {"promotion_id": "p1", "name": "p", "version": "1.0.0", "env": "production",
-           "promoted_at": datetime.now(UTC), "kind": "promote"}
+    row = {
+        "promotion_id": "p1",
+        "name": "p",
+        "version": "1.0.0",
+        "env": "production",
+        "promoted_at": datetime.now(UTC),
+        "kind": "promote",
+    }
     with pytest.raises(RuntimeError), store.transaction() as con:
         store.write({"promotions": [row]}, con=con)
         store.append_audit("promote", "alice", "production/p", {"version": "1.0.0"}, con=con)
@@ -123,29 +172,40 @@ def test_threads_of_one_process_append_in_turn(store: Store) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert audit.verify(store) == {"status": "ok", "rows": 60, "first_bad_seq": None,
-                                   "reason": None}
+    assert audit.verify(store) == {
+        "status": "ok",
+        "rows": 60,
+        "first_bad_seq": None,
+        "reason": None,
+    }
 
 
 def test_payloads_are_stored_as_canonical_redacted_json(store: Store) -> None:
     when = datetime(2026, 3, 15, 14, 47, tzinfo=UTC)
-    store.append_audit("x", "me", "y", {"b": 1, "a": ("t", when), "é": 1.0,
-                                        "key": "sk-ant-api03-abcdefghijklmnopqrstuv"})
+    store.append_audit(
+        "x",
+        "me",
+        "y",
+        {"b": 1, "a": ("t", when), "é": 1.0, "key": "sk-ant-api03-abcdefghijklmnopqrstuv"},
+    )
     payload = store.query("SELECT payload FROM audit_log")[1][0][0]
-    assert payload == ('{"a":["t","2026-03-15 14:47:00+00:00"],"b":1,"key":"[REDACTED]",'
-                       '"é":1.0}')
+    assert payload == ('{"a":["t","2026-03-15 14:47:00+00:00"],"b":1,"key":"[REDACTED]","é":1.0}')
     assert audit.verify(store)["status"] == "ok"
 
 
 @pytest.mark.parametrize("fmt", audit.FORMATS)
 def test_exports_verify_on_their_own(store: Store, tmp_path: Path, fmt: str) -> None:
     chain(store, 4)
-    store.append_audit("note", "me", "with, comma\nand \"quotes\"", {"text": "a\nb", "n": None})
+    store.append_audit("note", "me", 'with, comma\nand "quotes"', {"text": "a\nb", "n": None})
     out = tmp_path / "out" / f"audit.{fmt}"
     assert audit.export(store, fmt, out) == {"format": fmt, "path": str(out), "rows": 5}
     assert not list(out.parent.glob(".*.tmp"))
-    assert audit.verify_export(out) == {"status": "ok", "rows": 5, "first_bad_seq": None,
-                                        "reason": None}
+    assert audit.verify_export(out) == {
+        "status": "ok",
+        "rows": 5,
+        "first_bad_seq": None,
+        "reason": None,
+    }
     con = duckdb.connect()
     reader = {"csv": "read_csv", "json": "read_json", "parquet": "read_parquet"}[fmt]
     assert con.execute(f"SELECT min(seq), max(seq) FROM {reader}('{out}')").fetchone() == (1, 5)
@@ -172,13 +232,26 @@ def test_verify_checks_100k_rows_in_under_5_seconds(store: Store) -> None:
     rows, prev = [], audit.GENESIS
     for seq in range(1, 100_001):
         at = t0 + timedelta(seconds=seq * 7, microseconds=seq % 1000)
-        payload = json.dumps({"run_id": f"gate-{seq}", "status": "passed", "prompts": seq % 9},
-                             sort_keys=True, separators=(",", ":"))
-        digest = audit.audit_hash(seq, at, "ci@example.com", "gate-run", f"gate-{seq}",
-                                  payload, prev)
-        rows.append({"seq": seq, "occurred_at": at, "actor": "ci@example.com",
-                     "event": "gate-run", "subject": f"gate-{seq}", "payload": payload,
-                     "prev_hash": prev, "hash": digest})
+        payload = json.dumps(
+            {"run_id": f"gate-{seq}", "status": "passed", "prompts": seq % 9},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        digest = audit.audit_hash(
+            seq, at, "ci@example.com", "gate-run", f"gate-{seq}", payload, prev
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "occurred_at": at,
+                "actor": "ci@example.com",
+                "event": "gate-run",
+                "subject": f"gate-{seq}",
+                "payload": payload,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     store.write({"audit_log": rows})
     store.append_audit("promote", "alice", "production/p", {"after": "bulk"})

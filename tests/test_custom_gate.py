@@ -45,18 +45,24 @@ def dropped_gate(tmp_path: Path):
     sys.modules.pop("gates.reading_level", None)
 
 
-def test_dropped_in_gate_runs_in_the_flow(dropped_gate, workspace: Path, cli,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dropped_in_gate_runs_in_the_flow(
+    dropped_gate, workspace: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROMPTRAIL_DB", str(workspace / "s.duckdb"))
     cfg = workspace / "promptrail.yaml"
-    cfg.write_text(cfg.read_text().replace(
-        "  - name: staging\n    gates: [lint, schema, regression, cost]",
-        "  - name: staging\n    gates: {lint: {}, reading-level: {max_words: 5}}"))
+    cfg.write_text(
+        cfg.read_text().replace(
+            "  - name: staging\n    gates: [lint, schema, regression, cost]",
+            "  - name: staging\n    gates: {lint: {}, reading-level: {max_words: 5}}",
+        )
+    )
     code, out, err = cli("-C", str(workspace), "gate", "--env", "staging", "--json")
     assert code == 1, err
     gate_results = json.loads(out)["prompts"][0]["gates"]
     assert [(g["gate"], g["status"]) for g in gate_results] == [
-        ("lint", "passed"), ("reading-level", "failed")]
+        ("lint", "passed"),
+        ("reading-level", "failed"),
+    ]
     assert "longest sentence" in gate_results[1]["summary"]
 
 
@@ -65,17 +71,24 @@ def test_entry_point_gate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
     (tmp_path / "team_gates.py").write_text(GATE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    ep = metadata.EntryPoint(name="reading-level", value="team_gates:ReadingLevelGate",
-                             group="promptrail.gates")
+    ep = metadata.EntryPoint(
+        name="reading-level", value="team_gates:ReadingLevelGate", group="promptrail.gates"
+    )
     real = metadata.entry_points
-    monkeypatch.setattr(metadata, "entry_points",
-                        lambda **kw: [ep] if kw.get("group") == "promptrail.gates"
-                        else real(**kw))
+    monkeypatch.setattr(
+        metadata,
+        "entry_points",
+        lambda **kw: [ep] if kw.get("group") == "promptrail.gates" else real(**kw),
+    )
     assert type(load_gate("reading-level")).__name__ == "ReadingLevelGate"
 
 
 def test_builtins_load_through_the_same_registry() -> None:
-    assert [load_gate(n).name for n in ("lint", "schema", "regression", "cost")] == \
-        ["lint", "schema", "regression", "cost"]
+    assert [load_gate(n).name for n in ("lint", "schema", "regression", "cost")] == [
+        "lint",
+        "schema",
+        "regression",
+        "cost",
+    ]
     with pytest.raises(UsageError, match="unknown gate 'nope'"):
         load_gate("nope")

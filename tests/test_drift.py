@@ -56,8 +56,9 @@ def live(example: Path, monkeypatch: pytest.MonkeyPatch, cli) -> Workspace:
     """The example with support-reply gated and promoted to staging and production."""
     monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "d.duckdb"))
     for env in ("staging", "production"):
-        code, out, err = cli("-C", str(example), "gate", "support-reply", "--env", env,
-                             "--cache", "replay", "--json")
+        code, out, err = cli(
+            "-C", str(example), "gate", "support-reply", "--env", env, "--cache", "replay", "--json"
+        )
         assert code == 0, err
         r = promote(Workspace(example), "support-reply", "1.4.0", env, "alice", ["bob"])
         assert r["status"] == "promoted", r
@@ -92,37 +93,58 @@ def test_hand_edited_deleted_and_extra_bundles(live: Workspace, cli) -> None:
     code, result = drift(cli, live, "--env", "production")
     assert ("support-reply", "missing") in kinds(result)
     rows = Store(live.store_path()).query("SELECT count(*) FROM drift_findings")[1][0][0]
-    assert rows == 4          # two checks, two findings each
+    assert rows == 4  # two checks, two findings each
     events = Store(live.store_path()).query(
-        "SELECT count(*) FROM audit_log WHERE event = 'drift-finding'")[1][0][0]
+        "SELECT count(*) FROM audit_log WHERE event = 'drift-finding'"
+    )[1][0][0]
     assert events == 4
 
 
 def test_hand_edited_lockfile_is_drift(live: Workspace, cli) -> None:
     lock = live.lock_path("staging")
-    lock.write_text(lock.read_text().replace('version: "1.4.0"', 'version: "1.4.9"')
-                    .replace("sha256:", "sha256:f"))
+    lock.write_text(
+        lock.read_text()
+        .replace('version: "1.4.0"', 'version: "1.4.9"')
+        .replace("sha256:", "sha256:f")
+    )
     code, result = drift(cli, live, "--env", "staging")
     assert code == 1 and kinds(result) == [("support-reply", "unrecorded")]
 
 
-@pytest.mark.parametrize("answer, delay, kind, code", [
-    (None, 0.0, None, 0),                                    # tells the truth
-    (b'[{"name": "support-reply", "version": "1.3.0", "content_hash": "sha256:old"}]', 0.0,
-     "version-mismatch", 1),                                 # lies
-    (b"<html>oops</html>", 0.0, "garbage", 1),
-    (b'{"prompts": "nope"}', 0.0, "garbage", 1),
-    (b"[]", 3.0, "unreachable", 3),                          # times out
-])
+@pytest.mark.parametrize(
+    "answer, delay, kind, code",
+    [
+        (None, 0.0, None, 0),  # tells the truth
+        (
+            b'[{"name": "support-reply", "version": "1.3.0", "content_hash": "sha256:old"}]',
+            0.0,
+            "version-mismatch",
+            1,
+        ),  # lies
+        (b"<html>oops</html>", 0.0, "garbage", 1),
+        (b'{"prompts": "nope"}', 0.0, "garbage", 1),
+        (b"[]", 3.0, "unreachable", 3),  # times out
+    ],
+)
 def test_http_target(live: Workspace, cli, answer, delay, kind, code) -> None:
-    truth = json.dumps([{"name": "support-reply", "version": "1.4.0",
-                         "content_hash": live.resolve("support-reply").content_hash}]).encode()
+    truth = json.dumps(
+        [
+            {
+                "name": "support-reply",
+                "version": "1.4.0",
+                "content_hash": live.resolve("support-reply").content_hash,
+            }
+        ]
+    ).encode()
     app = Receiver(answer if answer is not None else truth, delay)
     cfg = live.root / "promptrail.yaml"
-    cfg.write_text(cfg.read_text().replace(
-        "      - {kind: file, path: dist/production}",
-        f"      - {{kind: file, path: dist/production}}\n"
-        f"      - {{kind: http, url: '{app.url}', timeout: 1}}"))
+    cfg.write_text(
+        cfg.read_text().replace(
+            "      - {kind: file, path: dist/production}",
+            f"      - {{kind: file, path: dist/production}}\n"
+            f"      - {{kind: http, url: '{app.url}', timeout: 1}}",
+        )
+    )
     try:
         got, result = drift(cli, Workspace(live.root), "--env", "production")
     finally:
@@ -133,9 +155,12 @@ def test_http_target(live: Workspace, cli, answer, delay, kind, code) -> None:
 
 def test_unreachable_http_target_is_operational(live: Workspace, cli) -> None:
     cfg = live.root / "promptrail.yaml"
-    cfg.write_text(cfg.read_text().replace(
-        "      - {kind: file, path: dist/production}",
-        "      - {kind: http, url: 'http://127.0.0.1:9/', timeout: 1}"))
+    cfg.write_text(
+        cfg.read_text().replace(
+            "      - {kind: file, path: dist/production}",
+            "      - {kind: http, url: 'http://127.0.0.1:9/', timeout: 1}",
+        )
+    )
     code, result = drift(cli, Workspace(live.root), "--env", "production")
     assert code == 3 and result["operational"] and result["status"] == "drift"
 
@@ -147,20 +172,22 @@ def test_webhook_gets_one_alert_per_new_finding(live: Workspace, cli) -> None:
     try:
         (live.root / "dist/production/support-reply.json").unlink()
         drift(cli, live, "--env", "production")
-        drift(cli, live, "--env", "production")          # same finding: no new alert
+        drift(cli, live, "--env", "production")  # same finding: no new alert
         assert len(hook.posts) == 1
         assert hook.posts[0]["finding"]["kind"] == "missing"
         extra = live.root / "dist/production/other.json"
-        extra.write_text(json.dumps({"name": "other", "content_hash": "sha256:x",
-                                     "messages": None}))
+        extra.write_text(
+            json.dumps({"name": "other", "content_hash": "sha256:x", "messages": None})
+        )
         drift(cli, live, "--env", "production")
         assert [p["finding"]["kind"] for p in hook.posts] == ["missing", "extra"]
     finally:
         hook.close()
 
 
-def test_sweep_catches_a_silent_model_change(live: Workspace, cli,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_catches_a_silent_model_change(
+    live: Workspace, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     answer = responder(live.root)
     with FakeLLMServer(responder=answer) as server:
         for k, v in server.env().items():
@@ -168,8 +195,9 @@ def test_sweep_catches_a_silent_model_change(live: Workspace, cli,
         code, result = drift(cli, live, "--env", "production", "--sweep")
         assert code == 0, result
         # the provider changes its model under us: urgent tickets come back as low priority
-        server.responder = lambda body, proto: answer(body, proto).replace(
-            '"urgent"', '"low"').replace('"high"', '"low"')
+        server.responder = lambda body, proto: (
+            answer(body, proto).replace('"urgent"', '"low"').replace('"high"', '"low"')
+        )
         code, result = drift(cli, live, "--env", "production", "--sweep")
     assert code == 1
     [finding] = result["findings"]
@@ -177,12 +205,16 @@ def test_sweep_catches_a_silent_model_change(live: Workspace, cli,
     assert "100.0% when gated" in finding["detail"]
 
 
-def test_sweep_with_provider_down_is_not_clean(live: Workspace, cli,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_with_provider_down_is_not_clean(
+    live: Workspace, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-x")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     cfg = live.root / "promptrail.yaml"
-    cfg.write_text(cfg.read_text().replace("openai: {concurrency: 16}",
-                                           "openai: {concurrency: 16, backoff: 0.01}"))
+    cfg.write_text(
+        cfg.read_text().replace(
+            "openai: {concurrency: 16}", "openai: {concurrency: 16, backoff: 0.01}"
+        )
+    )
     code, result = drift(cli, Workspace(live.root), "--env", "production", "--sweep")
     assert code == 3 and result["findings"][0]["kind"] == "provider-error"

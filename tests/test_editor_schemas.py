@@ -16,14 +16,15 @@ REPO = Path(__file__).parent.parent
 
 def test_committed_schemas_are_current() -> None:
     for name, text in editor_schemas.schemas().items():
-        assert (REPO / ".schemas" / name).read_text() == text, \
-            f"regenerate: python -c 'from promptrail import editor_schemas; " \
-            f"editor_schemas.write(__import__(\"pathlib\").Path(\".\"))' ({name})"
+        assert (REPO / ".schemas" / name).read_text() == text, (
+            f"regenerate: python -c 'from promptrail import editor_schemas; "
+            f'editor_schemas.write(__import__("pathlib").Path("."))\' ({name})'
+        )
 
 
-@pytest.mark.parametrize(("folder", "kind"), [("prompts", "prompt"),
-                                              ("components", "component"),
-                                              ("suites", "suite")])
+@pytest.mark.parametrize(
+    ("folder", "kind"), [("prompts", "prompt"), ("components", "component"), ("suites", "suite")]
+)
 def test_example_files_validate_and_typos_do_not(folder: str, kind: str) -> None:
     schema = json.loads((REPO / ".schemas" / f"{kind}.schema.json").read_text())
     files = sorted((REPO / folder).glob("*.yaml"))
@@ -40,5 +41,8 @@ def test_example_files_validate_and_typos_do_not(folder: str, kind: str) -> None
 
 def test_init_writes_schemas(workspace: Path) -> None:
     assert sorted(p.name for p in (workspace / ".schemas").iterdir()) == [
-        "component.schema.json", "config.schema.json", "prompt.schema.json",
-        "suite.schema.json"]
+        "component.schema.json",
+        "config.schema.json",
+        "prompt.schema.json",
+        "suite.schema.json",
+    ]

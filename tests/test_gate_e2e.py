@@ -49,7 +49,11 @@ def test_example_passes_offline_in_replay(example: Path, db: Path, cli) -> None:
     assert code == 0, result
     assert result["status"] == "passed" and result["mode"] == "in-process"
     assert sorted(p["name"] for p in result["prompts"]) == [
-        "invoice-extractor", "support-reply", "thread-summarizer", "ticket-router"]
+        "invoice-extractor",
+        "support-reply",
+        "thread-summarizer",
+        "ticket-router",
+    ]
     for p in result["prompts"]:
         assert p["content_hash"].startswith("sha256:")
         assert [g["gate"] for g in p["gates"]] == ["lint", "schema", "regression", "cost"]
@@ -58,8 +62,7 @@ def test_example_passes_offline_in_replay(example: Path, db: Path, cli) -> None:
     assert store.query("SELECT count(*) FROM gate_results")[1] == [(16,)]
     cases = store.query_dicts("SELECT * FROM case_results")
     assert len(cases) == 38 and all(c["passed"] and c["cached"] for c in cases)
-    assert all(c["cost_usd"] > 0 and c["price_source"].startswith("genai-prices")
-               for c in cases)
+    assert all(c["cost_usd"] > 0 and c["price_source"].startswith("genai-prices") for c in cases)
     assert store.query("SELECT count(*) FROM scores")[1][0][0] > 38
     assert store.query("SELECT count(*) FROM prompt_versions")[1] == [(4,)]
     assert store.query("SELECT event FROM audit_log")[1] == [("gate-run",)]
@@ -72,6 +75,7 @@ def test_failing_schema_names_the_case(example: Path, db: Path, model, cli) -> N
         if name == "invoice-extractor" and case == "usd-receipt":
             return out.replace('"currency": "USD", ', "")
         return out
+
     model.responder = responder(example, break_invoice)
     code, result = gate(cli, example, "invoice-extractor", "--cache", "off")
     assert code == 1 and result["status"] == "failed"
@@ -79,7 +83,7 @@ def test_failing_schema_names_the_case(example: Path, db: Path, model, cli) -> N
     assert gates["schema"]["status"] == "failed"
     assert "usd-receipt" in gates["schema"]["summary"]
     assert "currency" in gates["schema"]["summary"]
-    assert gates["regression"]["status"] == "skipped"     # later gates skip after a failure
+    assert gates["regression"]["status"] == "skipped"  # later gates skip after a failure
     code, result = gate(cli, example, "invoice-extractor", "--cache", "off", "--keep-going")
     gates = {g["gate"]: g for g in result["prompts"][0]["gates"]}
     assert gates["regression"]["status"] == "failed" and gates["cost"]["status"] == "passed"
@@ -92,14 +96,18 @@ def test_regression_against_the_live_version(example: Path, db: Path, model, cli
     git(example, "add", "-A")
     git(example, "commit", "-qm", "support-reply 1.4.0 live in staging")
     prompt = example / "prompts/support-reply.yaml"
-    prompt.write_text(prompt.read_text().replace("version: 1.4.0", "version: 1.4.1").replace(
-        "You are a support agent for Acme Cloud", "You are a friendly Acme Cloud agent"))
+    prompt.write_text(
+        prompt.read_text()
+        .replace("version: 1.4.0", "version: 1.4.1")
+        .replace("You are a support agent for Acme Cloud", "You are a friendly Acme Cloud agent")
+    )
 
     def regressed(body: dict, proto: str) -> str:
         text = answer(body, proto)
         if "friendly Acme Cloud agent" in body["messages"][0]["content"]:
             return text.replace('"urgent"', '"low"').replace('"high"', '"low"')
         return text
+
     answer = responder(example)
     model.responder = regressed
     code, result = gate(cli, example, "support-reply", "--cache", "off")
@@ -115,8 +123,12 @@ def test_regression_against_the_live_version(example: Path, db: Path, model, cli
 def test_provider_outage_is_exit_3_never_a_pass(example: Path, db: Path, model, cli) -> None:
     model.fail(503, 1000)
     cfg = example / "promptrail.yaml"
-    cfg.write_text(cfg.read_text().replace(
-        "openai: {concurrency: 16}", "openai: {concurrency: 16, backoff: 0.01, max_backoff: 0.02}"))
+    cfg.write_text(
+        cfg.read_text().replace(
+            "openai: {concurrency: 16}",
+            "openai: {concurrency: 16, backoff: 0.01, max_backoff: 0.02}",
+        )
+    )
     code, result = gate(cli, example, "ticket-router", "--cache", "off")
     assert code == 3 and result["status"] == "error"
     gates = {g["gate"]: g for g in result["prompts"][0]["gates"]}
@@ -133,14 +145,15 @@ def test_replay_miss_is_an_error_naming_the_case(example: Path, db: Path, cli) -
     assert "case refund" in summary and "replay" in summary
 
 
-def test_changed_since_selects_dependents_of_a_component(example: Path, db: Path, model,
-                                                         cli) -> None:
+def test_changed_since_selects_dependents_of_a_component(
+    example: Path, db: Path, model, cli
+) -> None:
     tone = example / "components/tone.yaml"
     tone.write_text(tone.read_text().replace("warm, concise", "warm, brief"))
-    code, result = gate(cli, example, "--changed-since", "HEAD", "--cache", "off",
-                        "--env", "staging")
-    assert sorted(p["name"] for p in result["prompts"]) == ["support-reply",
-                                                           "thread-summarizer"]
+    code, result = gate(
+        cli, example, "--changed-since", "HEAD", "--cache", "off", "--env", "staging"
+    )
+    assert sorted(p["name"] for p in result["prompts"]) == ["support-reply", "thread-summarizer"]
     git(example, "checkout", "-q", "--", ".")
     suite = example / "suites/ticket-router.yaml"
     suite.write_text(suite.read_text() + "\n")
@@ -150,25 +163,48 @@ def test_changed_since_selects_dependents_of_a_component(example: Path, db: Path
 
 def test_concurrent_runs_lose_no_rows(example: Path, db: Path) -> None:
     env = {**os.environ, "PROMPTRAIL_DB": str(db)}
-    cmd = [sys.executable, "-m", "promptrail.cli", "-C", str(example), "gate", "--json",
-           "--cache", "replay"]
-    reader = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from promptrail.store import Store\n"
-        "s = Store(sys.argv[1]); n = 0\n"
-        "end = time.time() + 6\n"
-        "while time.time() < end:\n"
-        "    s.query('SELECT count(*) FROM case_results'); n += 1\n"
-        "print(n)\n"), str(db)], env=env, stdout=subprocess.PIPE, text=True)
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "promptrail.cli",
+        "-C",
+        str(example),
+        "gate",
+        "--json",
+        "--cache",
+        "replay",
+    ]
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from promptrail.store import Store\n"
+                "s = Store(sys.argv[1]); n = 0\n"
+                "end = time.time() + 6\n"
+                "while time.time() < end:\n"
+                "    s.query('SELECT count(*) FROM case_results'); n += 1\n"
+                "print(n)\n"
+            ),
+            str(db),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=180) for p in procs]
     assert all(p.returncode == 0 for p in procs), [r[1][-2000:] for r in results]
     run_ids = {json.loads(out)["run_id"] for out, _ in results}
     reads = int(reader.communicate(timeout=60)[0].strip())
     assert reads > 0
     store = Store(db)
-    assert store.query("SELECT count(DISTINCT run_id), count(*) FROM case_results")[1] == \
-        [(4, 4 * 38)]
+    assert store.query("SELECT count(DISTINCT run_id), count(*) FROM case_results")[1] == [
+        (4, 4 * 38)
+    ]
     assert {r[0] for r in store.query("SELECT run_id FROM runs")[1]} == run_ids
     from promptrail import audit
 
@@ -181,6 +217,8 @@ def test_bad_suite_input_records_nothing(example: Path, db: Path, cli) -> None:
     code, out, err = cli("-C", str(example), "gate", "--json", "--cache", "replay")
     assert code == 2
     error = json.loads(out)["error"]
-    assert error["file"] == "suites/support-reply.yaml" and "did you mean 'is-json'" in \
-        error["message"]
+    assert (
+        error["file"] == "suites/support-reply.yaml"
+        and "did you mean 'is-json'" in error["message"]
+    )
     assert not db.exists() or Store(db).query("SELECT count(*) FROM runs")[1] == [(0,)]

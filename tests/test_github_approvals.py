@@ -15,12 +15,12 @@ from promptrail.workspace import Workspace
 
 REVIEWS = [
     {"user": {"login": "bob"}, "state": "CHANGES_REQUESTED"},
-    {"user": {"login": "bob"}, "state": "APPROVED"},          # bob changed his mind
+    {"user": {"login": "bob"}, "state": "APPROVED"},  # bob changed his mind
     {"user": {"login": "carol"}, "state": "APPROVED"},
-    {"user": {"login": "carol"}, "state": "COMMENTED"},       # a comment keeps the approval
+    {"user": {"login": "carol"}, "state": "COMMENTED"},  # a comment keeps the approval
     {"user": {"login": "dave"}, "state": "APPROVED"},
-    {"user": {"login": "dave"}, "state": "DISMISSED"},        # dismissed: does not count
-    {"user": {"login": "tester@example.com"}, "state": "APPROVED"},   # the promoter
+    {"user": {"login": "dave"}, "state": "DISMISSED"},  # dismissed: does not count
+    {"user": {"login": "tester@example.com"}, "state": "APPROVED"},  # the promoter
 ]
 
 
@@ -61,8 +61,9 @@ def test_latest_approving_review_per_person_counts(github) -> None:
     assert github[0]["auth"] == "Bearer ghp_testtoken0000000000000000000000000000"
 
 
-def test_promote_with_pr_approvals(github, workspace: Path, cli,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_promote_with_pr_approvals(
+    github, workspace: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROMPTRAIL_DB", str(workspace / "g.duckdb"))
     ws = Workspace(workspace)
     store = Store(ws.store_path())
@@ -71,22 +72,51 @@ def test_promote_with_pr_approvals(github, workspace: Path, cli,
     assert cli("-C", str(workspace), "promote", "faq-answer@0.1.0", "--to", "staging")[0] == 0
     cfg = workspace / "promptrail.yaml"
     cfg.write_text(cfg.read_text().replace("approvals: 1", "approvals: 2"))
-    code, out, _ = cli("-C", str(workspace), "promote", "faq-answer@0.1.0", "--to",
-                       "production", "--approvals-from", "github:42", "--json")
+    code, out, _ = cli(
+        "-C",
+        str(workspace),
+        "promote",
+        "faq-answer@0.1.0",
+        "--to",
+        "production",
+        "--approvals-from",
+        "github:42",
+        "--json",
+    )
     assert code == 0, out
-    approvals = json.loads(store.query("SELECT approvals FROM promotions WHERE "
-                                       "env = 'production'")[1][0][0])
-    assert approvals == ["bob", "carol"]                     # the promoter's own is dropped
+    approvals = json.loads(
+        store.query("SELECT approvals FROM promotions WHERE env = 'production'")[1][0][0]
+    )
+    assert approvals == ["bob", "carol"]  # the promoter's own is dropped
     dump = json.dumps(store.query("SELECT * FROM audit_log")[1], default=str)
     assert "ghp_testtoken" not in dump
 
 
-def test_wrong_pr_and_missing_token_are_usage_errors(github, workspace: Path, cli,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, _ = cli("-C", str(workspace), "promote", "faq-answer@0.1.0", "--to", "staging",
-                       "--approvals-from", "github:7", "--json")
+def test_wrong_pr_and_missing_token_are_usage_errors(
+    github, workspace: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = cli(
+        "-C",
+        str(workspace),
+        "promote",
+        "faq-answer@0.1.0",
+        "--to",
+        "staging",
+        "--approvals-from",
+        "github:7",
+        "--json",
+    )
     assert code == 2 and "HTTP 404" in json.loads(out)["error"]["message"]
     monkeypatch.delenv("GITHUB_TOKEN")
-    code, out, _ = cli("-C", str(workspace), "promote", "faq-answer@0.1.0", "--to", "staging",
-                       "--approvals-from", "github:42", "--json")
+    code, out, _ = cli(
+        "-C",
+        str(workspace),
+        "promote",
+        "faq-answer@0.1.0",
+        "--to",
+        "staging",
+        "--approvals-from",
+        "github:42",
+        "--json",
+    )
     assert code == 2 and "GITHUB_TOKEN" in json.loads(out)["error"]["message"]

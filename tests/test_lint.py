@@ -24,34 +24,83 @@ def lint(cli, ws: Path) -> tuple[int, list[dict]]:
 
 CASES = [
     ("template-syntax", [(PROMPT, 'content: "{{ question }}"', 'content: "{{ question "')]),
-    ("undeclared-variable", [(PROMPT, 'content: "{{ question }}"',
-                              'content: "{{ question }} {{ product }}"')]),
-    ("unused-variable", [(PROMPT, "    question: {type: string}",
-                          "    question: {type: string}\n    locale: {type: string}")]),
-    ("undeclared-component", [(PROMPT, 'uses: {safety: "^1.0", tone: "~1.0"}',
-                               'uses: {safety: "^1.0"}')]),
+    (
+        "undeclared-variable",
+        [(PROMPT, 'content: "{{ question }}"', 'content: "{{ question }} {{ product }}"')],
+    ),
+    (
+        "unused-variable",
+        [
+            (
+                PROMPT,
+                "    question: {type: string}",
+                "    question: {type: string}\n    locale: {type: string}",
+            )
+        ],
+    ),
+    (
+        "undeclared-component",
+        [(PROMPT, 'uses: {safety: "^1.0", tone: "~1.0"}', 'uses: {safety: "^1.0"}')],
+    ),
     ("unused-component", [(PROMPT, '      {{ component("tone") }}\n', "")]),
-    ("missing-component", [(PROMPT, 'uses: {safety: "^1.0", tone: "~1.0"}',
-                            'uses: {safety: "^1.0", tone: "~1.0", brand: "^1"}'),
-                           (PROMPT, '{{ component("tone") }}',
-                            '{{ component("tone") }} {{ component("brand") }}')]),
+    (
+        "missing-component",
+        [
+            (
+                PROMPT,
+                'uses: {safety: "^1.0", tone: "~1.0"}',
+                'uses: {safety: "^1.0", tone: "~1.0", brand: "^1"}',
+            ),
+            (PROMPT, '{{ component("tone") }}', '{{ component("tone") }} {{ component("brand") }}'),
+        ],
+    ),
     ("component-range", [(PROMPT, 'tone: "~1.0"', 'tone: "^2.0"')]),
-    ("component-call-form", [(PROMPT, '{{ component("tone") }}',
-                              '{{ component("tone") }}{{ component(question) }}')]),
+    (
+        "component-call-form",
+        [(PROMPT, '{{ component("tone") }}', '{{ component("tone") }}{{ component(question) }}')],
+    ),
     ("invalid-semver", [(PROMPT, "version: 0.1.0", "version: 0.1")]),
-    ("invalid-json-schema", [(PROMPT, "    question: {type: string}",
-                              "    question: {type: strin}")]),
-    ("output-schema-without-json", [(PROMPT, 'Respond in JSON with keys', "Respond with keys")]),
-    ("secret", [(PROMPT, "You answer questions",
-                 "Use key sk-proj-abcdefghijklmnopqrstuvwxyz0123 to answer questions")]),
-    ("secret", [(PROMPT, "You answer questions",
-                 "-----BEGIN RSA PRIVATE KEY----- MIIE... You answer questions")]),
-    ("provider-roles", [(PROMPT, "provider: openai", "provider: anthropic"),
-                        (PROMPT, '  - role: user\n    content: "{{ question }}"',
-                         '  - role: system\n    content: "{{ question }}"')]),
+    (
+        "invalid-json-schema",
+        [(PROMPT, "    question: {type: string}", "    question: {type: strin}")],
+    ),
+    ("output-schema-without-json", [(PROMPT, "Respond in JSON with keys", "Respond with keys")]),
+    (
+        "secret",
+        [
+            (
+                PROMPT,
+                "You answer questions",
+                "Use key sk-proj-abcdefghijklmnopqrstuvwxyz0123 to answer questions",
+            )
+        ],
+    ),
+    (
+        "secret",
+        [
+            (
+                PROMPT,
+                "You answer questions",
+                "-----BEGIN RSA PRIVATE KEY----- MIIE... You answer questions",
+            )
+        ],
+    ),
+    (
+        "provider-roles",
+        [
+            (PROMPT, "provider: openai", "provider: anthropic"),
+            (
+                PROMPT,
+                '  - role: user\n    content: "{{ question }}"',
+                '  - role: system\n    content: "{{ question }}"',
+            ),
+        ],
+    ),
     ("token-budget", [("promptrail.yaml", "lint: {max_tokens: 4000}", "lint: {max_tokens: 20}")]),
-    ("orphan-component", [("components/extra.yaml", None,
-                           "name: extra\nversion: 1.0.0\ntemplate: hi\n")]),
+    (
+        "orphan-component",
+        [("components/extra.yaml", None, "name: extra\nversion: 1.0.0\ntemplate: hi\n")],
+    ),
 ]
 
 
@@ -76,13 +125,16 @@ def test_rule(workspace: Path, cli, rule: str, edits: list) -> None:
 
 
 def test_finding_line_points_at_the_secret(workspace: Path, cli) -> None:
-    edit(workspace / PROMPT, "You answer questions",
-         "Token ghp_abcdefghijklmnopqrstuvwxyz0123456789AB here. You answer questions")
+    edit(
+        workspace / PROMPT,
+        "You answer questions",
+        "Token ghp_abcdefghijklmnopqrstuvwxyz0123456789AB here. You answer questions",
+    )
     _, findings = lint(cli, workspace)
     f = next(f for f in findings if f["rule"] == "secret")
     line = (workspace / PROMPT).read_text().splitlines()[f["line"] - 1]
     assert "ghp_" in line
-    assert "ghp_abcdef" not in f["message"]    # a finding never repeats the secret
+    assert "ghp_abcdef" not in f["message"]  # a finding never repeats the secret
 
 
 def test_lint_names_filter_and_human_output(workspace: Path, cli) -> None:

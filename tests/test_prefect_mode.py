@@ -29,12 +29,29 @@ def free_port() -> int:
 def prefect_api(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "DO_NOT_TRACK": "1"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
     env.pop("PREFECT_API_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
-                               "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -53,9 +70,23 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory):
 
 def run_gate(example: Path, db: Path, extra_env: dict[str, str]) -> dict:
     env = {**os.environ, "PROMPTRAIL_DB": str(db), **extra_env}
-    proc = subprocess.run([sys.executable, "-m", "promptrail.cli", "-C", str(example), "gate",
-                           "--json", "--cache", "replay"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "promptrail.cli",
+            "-C",
+            str(example),
+            "gate",
+            "--json",
+            "--cache",
+            "replay",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     return json.loads(proc.stdout)
@@ -63,24 +94,31 @@ def run_gate(example: Path, db: Path, extra_env: dict[str, str]) -> dict:
 
 def rows(db: Path) -> set[tuple]:
     store = Store(db)
-    gates = store.query("SELECT prompt, version, content_hash, gate, status, score "
-                        "FROM gate_results")[1]
+    gates = store.query(
+        "SELECT prompt, version, content_hash, gate, status, score FROM gate_results"
+    )[1]
     cases = store.query("SELECT prompt, case_id, passed, output FROM case_results")[1]
     return set(gates) | set(cases)
 
 
-def test_prefect_mode_records_what_in_process_records(example: Path, tmp_path: Path,
-                                                       prefect_api) -> None:
+def test_prefect_mode_records_what_in_process_records(
+    example: Path, tmp_path: Path, prefect_api
+) -> None:
     url, home = prefect_api
     plain = run_gate(example, tmp_path / "plain.duckdb", {})
-    flowed = run_gate(example, tmp_path / "prefect.duckdb",
-                      {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)})
+    flowed = run_gate(
+        example, tmp_path / "prefect.duckdb", {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)}
+    )
     assert plain["mode"] == "in-process" and flowed["mode"] == "prefect"
     assert flowed["status"] == plain["status"] == "passed"
     assert rows(tmp_path / "plain.duckdb") == rows(tmp_path / "prefect.duckdb")
     # Prefect recorded the flow run and a task per prompt and per gate
-    req = urllib.request.Request(url + "/task_runs/filter", data=b"{}", method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url + "/task_runs/filter",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         names = {t["name"] for t in json.load(resp)}
     assert "gate:support-reply" in names
@@ -88,17 +126,35 @@ def test_prefect_mode_records_what_in_process_records(example: Path, tmp_path: P
 
 
 def test_unreachable_prefect_api_is_exit_3(example: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "PROMPTRAIL_DB": str(tmp_path / "x.duckdb"),
-           "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
-    proc = subprocess.run([sys.executable, "-m", "promptrail.cli", "-C", str(example), "gate",
-                           "--json", "--cache", "replay"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PROMPTRAIL_DB": str(tmp_path / "x.duckdb"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "promptrail.cli",
+            "-C",
+            str(example),
+            "gate",
+            "--json",
+            "--cache",
+            "replay",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 3
     assert json.loads(proc.stdout)["error"]["kind"] == "operational"
 
 
-def test_promote_and_sweep_flows_run_through_prefect(workspace: Path, tmp_path: Path,
-                                                    prefect_api) -> None:
+def test_promote_and_sweep_flows_run_through_prefect(
+    workspace: Path, tmp_path: Path, prefect_api
+) -> None:
     from release_helpers import record_gate_run
 
     from promptrail.workspace import Workspace
@@ -107,26 +163,39 @@ def test_promote_and_sweep_flows_run_through_prefect(workspace: Path, tmp_path: 
     db = tmp_path / "flows.duckdb"
     ws = Workspace(workspace)
     record_gate_run(Store(db), "staging", ws.resolve("faq-answer"))
-    env = {**os.environ, "PROMPTRAIL_DB": str(db), "PREFECT_API_URL": url,
-           "PREFECT_HOME": str(home)}
-    code = ("import json, sys\n"
-            "from flows.promote import promote_flow\n"
-            "from flows.sweep import sweep_flow\n"
-            "p = promote_flow('faq-answer@0.1.0', 'staging', workspace=sys.argv[1], "
-            "actor='release-bot')\n"
-            "s = sweep_flow(workspace=sys.argv[1], env='staging', sweep=False)\n"
-            "print(json.dumps({'promote': p['status'], 'drift': s['status']}))\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(workspace)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PROMPTRAIL_DB": str(db),
+        "PREFECT_API_URL": url,
+        "PREFECT_HOME": str(home),
+    }
+    code = (
+        "import json, sys\n"
+        "from flows.promote import promote_flow\n"
+        "from flows.sweep import sweep_flow\n"
+        "p = promote_flow('faq-answer@0.1.0', 'staging', workspace=sys.argv[1], "
+        "actor='release-bot')\n"
+        "s = sweep_flow(workspace=sys.argv[1], env='staging', sweep=False)\n"
+        "print(json.dumps({'promote': p['status'], 'drift': s['status']}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(workspace)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"promote": "promoted",
-                                                                "drift": "clean"}
-    assert Store(db).query("SELECT actor, kind FROM promotions")[1] == [("release-bot",
-                                                                          "promote")]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {
+        "promote": "promoted",
+        "drift": "clean",
+    }
+    assert Store(db).query("SELECT actor, kind FROM promotions")[1] == [("release-bot", "promote")]
 
 
-def test_sweep_notifies_a_prefect_notification_block(workspace: Path, tmp_path: Path,
-                                                     prefect_api) -> None:
+def test_sweep_notifies_a_prefect_notification_block(
+    workspace: Path, tmp_path: Path, prefect_api
+) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -150,18 +219,21 @@ def test_sweep_notifies_a_prefect_notification_block(workspace: Path, tmp_path: 
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     url, home = prefect_api
     db = tmp_path / "alerts.duckdb"
-    env = {**os.environ, "PROMPTRAIL_DB": str(db), "PREFECT_API_URL": url,
-           "PREFECT_HOME": str(home)}
+    env = {
+        **os.environ,
+        "PROMPTRAIL_DB": str(db),
+        "PREFECT_API_URL": url,
+        "PREFECT_HOME": str(home),
+    }
     os.environ["PROMPTRAIL_DB"] = str(db)
     try:
         ws = Workspace(workspace)
         for e in ("staging", "production"):
             record_gate_run(Store(db), e, ws.resolve("faq-answer"))
-            assert promote(ws, "faq-answer", "0.1.0", e, "alice", ["bob"])["status"] == \
-                "promoted"
+            assert promote(ws, "faq-answer", "0.1.0", e, "alice", ["bob"])["status"] == "promoted"
     finally:
         del os.environ["PROMPTRAIL_DB"]
-    (workspace / "dist/production/faq-answer.json").unlink()      # drift: missing bundle
+    (workspace / "dist/production/faq-answer.json").unlink()  # drift: missing bundle
     cfg = workspace / "promptrail.yaml"
     cfg.write_text(cfg.read_text() + "alerts: {prefect_block: custom-webhook/promptrail-ops}\n")
     code = (
@@ -172,12 +244,17 @@ def test_sweep_notifies_a_prefect_notification_block(workspace: Path, tmp_path: 
         ".save('promptrail-ops', overwrite=True)\n"
         "from flows.sweep import sweep_flow\n"
         "r = sweep_flow(workspace=sys.argv[1], env='production', sweep=False)\n"
-        "print(json.dumps({'status': r['status'], 'notified': r.get('block_notified')}))\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(workspace)], env=env,
-                          capture_output=True, text=True, timeout=300)
+        "print(json.dumps({'status': r['status'], 'notified': r.get('block_notified')}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(workspace)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     hook.shutdown()
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"status": "drift",
-                                                                "notified": 1}
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"status": "drift", "notified": 1}
     [body] = received
     assert b"faq-answer: missing" in body

@@ -60,8 +60,7 @@ def test_a_pass_for_another_environment_does_not_count(ws: Workspace, cli) -> No
     record_gate_run(store(ws), "staging", ws.resolve("faq-answer"))
     code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")
     assert code == 0
-    code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "production",
-                          "--approved-by", "bob")
+    code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "production", "--approved-by", "bob")
     assert code == 1 and "no gate run for production" in r["reason"]
 
 
@@ -71,12 +70,12 @@ def test_promote_writes_lock_bundle_store_and_audit(ws: Workspace, cli) -> None:
     code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging", "--reason", "go")
     assert code == 0 and r["status"] == "promoted"
     assert r["content_hash"] == resolved.content_hash
-    assert read_lock(ws.lock_path("staging"))["faq-answer"].content_hash == \
-        resolved.content_hash
+    assert read_lock(ws.lock_path("staging"))["faq-answer"].content_hash == resolved.content_hash
     rows = store(ws).query_dicts("SELECT * FROM promotions")
     assert len(rows) == 1 and rows[0]["actor"] == "tester@example.com"
-    audit = store(ws).query_dicts("SELECT event, subject, payload FROM audit_log "
-                                  "WHERE event = 'promote'")
+    audit = store(ws).query_dicts(
+        "SELECT event, subject, payload FROM audit_log WHERE event = 'promote'"
+    )
     payload = json.loads(audit[0]["payload"])
     assert audit[0]["subject"] == "staging/faq-answer"
     assert payload["reason"] == "go" and payload["from_version"] is None
@@ -85,25 +84,44 @@ def test_promote_writes_lock_bundle_store_and_audit(ws: Workspace, cli) -> None:
 def test_requires_and_approvals(ws: Workspace, cli) -> None:
     resolved = ws.resolve("faq-answer")
     record_gate_run(store(ws), "production", resolved)
-    code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "production",
-                          "--approved-by", "bob")
+    code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "production", "--approved-by", "bob")
     assert code == 1 and "requires staging first" in r["reason"]
     record_gate_run(store(ws), "staging", resolved)
     assert promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")[0] == 0
     # self-approval does not count; duplicates count once
-    code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "production",
-                          "--approved-by", "tester@example.com")
+    code, r = promote_cli(
+        cli, ws, "faq-answer@0.1.0", "--to", "production", "--approved-by", "tester@example.com"
+    )
     assert code == 1 and "needs 1 approval" in r["reason"] and "got 0" in r["reason"]
     cfg = ws.root / "promptrail.yaml"
     cfg.write_text(cfg.read_text().replace("approvals: 1", "approvals: 2"))
-    code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "production",
-                          "--approved-by", "bob", "--approved-by", "bob")
+    code, r = promote_cli(
+        cli,
+        ws,
+        "faq-answer@0.1.0",
+        "--to",
+        "production",
+        "--approved-by",
+        "bob",
+        "--approved-by",
+        "bob",
+    )
     assert code == 1 and "got 1 (bob)" in r["reason"]
-    code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "production",
-                          "--approved-by", "bob", "--approved-by", "carol")
+    code, r = promote_cli(
+        cli,
+        ws,
+        "faq-answer@0.1.0",
+        "--to",
+        "production",
+        "--approved-by",
+        "bob",
+        "--approved-by",
+        "carol",
+    )
     assert code == 0, r
-    approvals = json.loads(store(ws).query(
-        "SELECT approvals FROM promotions WHERE env = 'production'")[1][0][0])
+    approvals = json.loads(
+        store(ws).query("SELECT approvals FROM promotions WHERE env = 'production'")[1][0][0]
+    )
     assert approvals == ["bob", "carol"]
     bundle = json.loads((ws.root / "dist/production/faq-answer.json").read_text())
     assert bundle["content_hash"] == resolved.content_hash
@@ -116,7 +134,7 @@ def test_tree_changed_since_gated_is_refused(ws: Workspace, cli) -> None:
     p = ws.root / "prompts/faq-answer.yaml"
     p.write_text(p.read_text().replace("You answer questions", "You answer some questions"))
     code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")
-    assert code == 1 and "no gate run" in r["reason"]   # the new hash was never gated
+    assert code == 1 and "no gate run" in r["reason"]  # the new hash was never gated
 
 
 def test_rollback(ws: Workspace, cli) -> None:
@@ -127,8 +145,7 @@ def test_rollback(ws: Workspace, cli) -> None:
     v2 = ws2.resolve("faq-answer")
     record_gate_run(store(ws2), "staging", v2)
     assert promote_cli(cli, ws2, "faq-answer@0.2.0", "--to", "staging")[0] == 0
-    code, out, _ = cli("-C", str(ws.root), "rollback", "faq-answer", "--env", "staging",
-                       "--json")
+    code, out, _ = cli("-C", str(ws.root), "rollback", "faq-answer", "--env", "staging", "--json")
     r = json.loads(out)
     assert code == 0 and r["version"] == "0.1.0" and r["content_hash"] == v1.content_hash
     assert read_lock(ws.lock_path("staging"))["faq-answer"].version == "0.1.0"
@@ -139,8 +156,9 @@ def test_rollback(ws: Workspace, cli) -> None:
 
 
 def test_rollback_needs_approvals_and_an_earlier_version(ws: Workspace, cli) -> None:
-    code, out, _ = cli("-C", str(ws.root), "rollback", "faq-answer", "--env", "production",
-                       "--json")
+    code, out, _ = cli(
+        "-C", str(ws.root), "rollback", "faq-answer", "--env", "production", "--json"
+    )
     assert code == 1 and "no earlier version" in json.loads(out)["reason"]
 
 
@@ -155,6 +173,7 @@ def test_concurrent_promotions_are_serialised(ws: Workspace) -> None:
 
     def go(name: str) -> None:
         results.append(promote(Workspace(ws.root), name, "0.1.0", "staging", "ci"))
+
     threads = [threading.Thread(target=go, args=(n,)) for n in ("faq-answer", "other")]
     for t in threads:
         t.start()

@@ -42,17 +42,22 @@ def server(monkeypatch: pytest.MonkeyPatch):
         yield srv
 
 
-def make_client(cache: ResponseCache | None = None, mode: str = "read-write",
-                **settings: Any) -> ModelClient:
+def make_client(
+    cache: ResponseCache | None = None, mode: str = "read-write", **settings: Any
+) -> ModelClient:
     s = {**FAST, **settings}
     return ModelClient({"openai": dict(s), "anthropic": dict(s)}, cache=cache, mode=mode)
 
 
-def request(provider: str = "openai", text: str = "hello", model: str | None = None,
-            **params: Any) -> ModelRequest:
-    return ModelRequest(provider, model or MODELS[provider],
-                        ({"role": "system", "content": "Be brief."},
-                         {"role": "user", "content": text}), params)
+def request(
+    provider: str = "openai", text: str = "hello", model: str | None = None, **params: Any
+) -> ModelRequest:
+    return ModelRequest(
+        provider,
+        model or MODELS[provider],
+        ({"role": "system", "content": "Be brief."}, {"role": "user", "content": text}),
+        params,
+    )
 
 
 def complete(client: ModelClient, *requests: ModelRequest) -> list[ModelResponse]:
@@ -61,6 +66,7 @@ def complete(client: ModelClient, *requests: ModelRequest) -> list[ModelResponse
             return list(await asyncio.gather(*(client.complete(r) for r in requests)))
         finally:
             await client.aclose()
+
     return asyncio.run(go())
 
 
@@ -70,6 +76,7 @@ def fails(client: ModelClient, req: ModelRequest) -> Exception:
             await client.complete(req)
         finally:
             await client.aclose()
+
     with pytest.raises(Exception) as info:
         asyncio.run(go())
     return info.value
@@ -78,35 +85,53 @@ def fails(client: ModelClient, req: ModelRequest) -> Exception:
 # -- request bodies -------------------------------------------------------------------------
 def test_openai_payload_is_the_chat_completions_body() -> None:
     msgs = ({"role": "system", "content": "S"}, {"role": "user", "content": "U"})
-    assert openai_provider.payload("gpt-4o-mini", msgs, {"temperature": 0.2, "max_tokens": 400,
-                                                         "stop": ["\n"]}) == {
+    assert openai_provider.payload(
+        "gpt-4o-mini", msgs, {"temperature": 0.2, "max_tokens": 400, "stop": ["\n"]}
+    ) == {
         "model": "gpt-4o-mini",
         "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}],
-        "temperature": 0.2, "max_tokens": 400, "stop": ["\n"]}
+        "temperature": 0.2,
+        "max_tokens": 400,
+        "stop": ["\n"],
+    }
 
 
 def test_anthropic_payload_moves_system_out_and_requires_max_tokens() -> None:
-    msgs = ({"role": "system", "content": "S1"}, {"role": "system", "content": "S2"},
-            {"role": "user", "content": "U"}, {"role": "assistant", "content": "A"},
-            {"role": "user", "content": "U2"})
-    body = anthropic_provider.payload("claude-3-5-haiku-latest", msgs,
-                                      {"temperature": 0.2, "top_p": 0.9, "stop": "END"})
-    assert body == {"model": "claude-3-5-haiku-latest", "max_tokens": 1024, "system": "S1\n\nS2",
-                    "messages": [{"role": "user", "content": "U"},
-                                 {"role": "assistant", "content": "A"},
-                                 {"role": "user", "content": "U2"}],
-                    "stop_sequences": ["END"]}          # sampling params: a 400 since 2026-10-21
+    msgs = (
+        {"role": "system", "content": "S1"},
+        {"role": "system", "content": "S2"},
+        {"role": "user", "content": "U"},
+        {"role": "assistant", "content": "A"},
+        {"role": "user", "content": "U2"},
+    )
+    body = anthropic_provider.payload(
+        "claude-3-5-haiku-latest", msgs, {"temperature": 0.2, "top_p": 0.9, "stop": "END"}
+    )
+    assert body == {
+        "model": "claude-3-5-haiku-latest",
+        "max_tokens": 1024,
+        "system": "S1\n\nS2",
+        "messages": [
+            {"role": "user", "content": "U"},
+            {"role": "assistant", "content": "A"},
+            {"role": "user", "content": "U2"},
+        ],
+        "stop_sequences": ["END"],
+    }  # sampling params: a 400 since 2026-10-21
     assert anthropic_provider.payload("m", msgs[2:3], {"max_tokens": 50})["max_tokens"] == 50
     assert "system" not in anthropic_provider.payload("m", msgs[2:3], {})
 
 
 def test_importing_the_provider_layer_imports_no_sdk() -> None:
-    code = ("import sys, promptrail.providers, promptrail.providers.openai, "
-            "promptrail.providers.anthropic, promptrail.tokens\n"
-            "print([m for m in ('openai', 'anthropic', 'httpx', 'genai_prices', 'bpe_openai') "
-            "if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=REPO).stdout
+    code = (
+        "import sys, promptrail.providers, promptrail.providers.openai, "
+        "promptrail.providers.anthropic, promptrail.tokens\n"
+        "print([m for m in ('openai', 'anthropic', 'httpx', 'genai_prices', 'bpe_openai') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -134,7 +159,7 @@ def test_round_trip_through_the_real_sdk(server: FakeLLMServer, provider: str) -
     [sent] = server.requests
     assert sent["path"] == ("/v1/chat/completions" if provider == "openai" else "/v1/messages")
     key = FAKE_OPENAI_KEY if provider == "openai" else FAKE_ANTHROPIC_KEY
-    assert key in json.dumps(sent["headers"])              # the key is sent...
+    assert key in json.dumps(sent["headers"])  # the key is sent...
 
 
 def test_anthropic_gets_system_at_top_level(server: FakeLLMServer) -> None:
@@ -165,27 +190,38 @@ def test_prices_and_tokens() -> None:
 
 # -- cache ----------------------------------------------------------------------------------
 def test_read_write_then_replay_with_the_server_stopped(
-        server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "rec" / "cache.jsonl"
     reqs = [request("openai", "one"), request("anthropic", "two")]
     live = complete(make_client(ResponseCache(path)), *reqs)
     again = make_client(ResponseCache(path))
-    complete(again, *reqs)                                   # read-write answers from the cache
+    complete(again, *reqs)  # read-write answers from the cache
     assert again.stats["cache_hits"] == 2 and len(server.requests) == 2
     server.stop()
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
-        monkeypatch.delenv(key)                              # replay needs no key
+        monkeypatch.delenv(key)  # replay needs no key
     replay = make_client(ResponseCache(path), mode="replay")
     replayed = complete(replay, *reqs)
     assert replay.stats == {"calls": 0, "cache_hits": 2, "retries": 0, "failures": 0}
     for a, b in zip(live, replayed, strict=True):
         assert b.cached and b.attempts == 0 and not a.cached
-        assert (b.text, b.input_tokens, b.output_tokens, b.model, b.cost_usd) == \
-            (a.text, a.input_tokens, a.output_tokens, a.model, a.cost_usd)
+        assert (b.text, b.input_tokens, b.output_tokens, b.model, b.cost_usd) == (
+            a.text,
+            a.input_tokens,
+            a.output_tokens,
+            a.model,
+            a.cost_usd,
+        )
         assert b.latency_ms == round(a.latency_ms, 1)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert len(rows) == 2 and set(rows[0]) == {"key", "provider", "model", "response",
-                                               "recorded_at"}
+    assert len(rows) == 2 and set(rows[0]) == {
+        "key",
+        "provider",
+        "model",
+        "response",
+        "recorded_at",
+    }
     assert "cost_usd" not in rows[0]["response"]
 
 
@@ -203,7 +239,7 @@ def test_api_keys_never_reach_the_cache_or_errors(server: FakeLLMServer, tmp_pat
     assert FAKE_OPENAI_KEY not in stored and FAKE_ANTHROPIC_KEY not in stored
     assert "authorization" not in stored.lower()
     for provider, key in (("openai", FAKE_OPENAI_KEY), ("anthropic", FAKE_ANTHROPIC_KEY)):
-        server.fail(401)                        # the fake echoes the key it got, as some do
+        server.fail(401)  # the fake echoes the key it got, as some do
         err = fails(make_client(), request(provider, "x"))
         assert isinstance(err, ProviderError) and key not in str(err)
         assert f"authentication failed for {provider} (HTTP 401)" in str(err)
@@ -211,14 +247,29 @@ def test_api_keys_never_reach_the_cache_or_errors(server: FakeLLMServer, tmp_pat
 
 def test_cache_loads_ten_thousand_entries_fast(tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
-    response = {"text": "x" * 200, "input_tokens": 100, "output_tokens": 50,
-                "cached_tokens": 0, "latency_ms": 12.5, "model": "gpt-4o-mini"}
+    response = {
+        "text": "x" * 200,
+        "input_tokens": 100,
+        "output_tokens": 50,
+        "cached_tokens": 0,
+        "latency_ms": 12.5,
+        "model": "gpt-4o-mini",
+    }
     with path.open("w") as fh:
         for i in range(10_000):
-            fh.write(json.dumps({"key": f"sha256:{i:064x}", "provider": "openai",
-                                 "model": "gpt-4o-mini", "response": response,
-                                 "recorded_at": "2026-01-01T00:00:00+00:00"}) + "\n")
-        fh.write('{"key": "torn')                          # a writer killed mid-line
+            fh.write(
+                json.dumps(
+                    {
+                        "key": f"sha256:{i:064x}",
+                        "provider": "openai",
+                        "model": "gpt-4o-mini",
+                        "response": response,
+                        "recorded_at": "2026-01-01T00:00:00+00:00",
+                    }
+                )
+                + "\n"
+            )
+        fh.write('{"key": "torn')  # a writer killed mid-line
     started = time.perf_counter()
     cache = ResponseCache(path)
     assert len(cache) == 10_000 and cache.get(f"sha256:{9999:064x}") == response
@@ -235,8 +286,7 @@ for i in range(200):
     req = ModelRequest("openai", "gpt-4o-mini", ({{"role": "user", "content": sys.argv[1] + str(i)}},), {{}})
     cache.put(req.key(), req, ModelResponse("y" * 5000, 1, 2, 0, 3.0, None, "t", "gpt-4o-mini"))
 """
-    procs = [subprocess.Popen([sys.executable, "-c", code, f"p{n}-"], cwd=REPO)
-             for n in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", code, f"p{n}-"], cwd=REPO) for n in range(4)]
     assert all(p.wait(timeout=30) == 0 for p in procs)
     lines = path.read_text().splitlines()
     assert len(lines) == 800 and all(json.loads(line)["response"]["text"] for line in lines)
@@ -251,7 +301,7 @@ def test_429_with_retry_after_then_500_then_success(server: FakeLLMServer) -> No
     started = time.perf_counter()
     [resp] = complete(client, request("anthropic"))
     assert resp.attempts == 3 and resp.text
-    assert time.perf_counter() - started >= 0.2                # retry-after was honoured
+    assert time.perf_counter() - started >= 0.2  # retry-after was honoured
     assert client.stats == {"calls": 3, "cache_hits": 0, "retries": 2, "failures": 0}
 
 
@@ -297,22 +347,25 @@ def test_client_errors_are_not_retried(server: FakeLLMServer, status: int) -> No
 def test_concurrency_limit_is_respected(server: FakeLLMServer) -> None:
     server.latency = 0.05
     started = time.perf_counter()
-    responses = complete(make_client(mode="off", concurrency=4),
-                         *(request(text=f"q{i}") for i in range(20)))
+    responses = complete(
+        make_client(mode="off", concurrency=4), *(request(text=f"q{i}") for i in range(20))
+    )
     elapsed = time.perf_counter() - started
     assert len(responses) == 20 and server.max_in_flight == 4
-    assert elapsed >= 20 / 4 * 0.05 * 0.95                     # five waves of 50 ms
+    assert elapsed >= 20 / 4 * 0.05 * 0.95  # five waves of 50 ms
 
 
-def test_missing_key_is_a_usage_error(server: FakeLLMServer,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_is_a_usage_error(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     for provider in ("openai", "anthropic"):
         err = fails(make_client(mode="off"), request(provider))
         assert isinstance(err, UsageError)
-        assert str(err).startswith(f"{provider.upper()}_API_KEY is not set: live calls need a "
-                                   "key; use --cache replay")
+        assert str(err).startswith(
+            f"{provider.upper()}_API_KEY is not set: live calls need a key; use --cache replay"
+        )
     assert server.requests == []
 
 
@@ -323,5 +376,9 @@ def test_unknown_provider_and_mode_are_usage_errors() -> None:
         ModelClient(mode="sometimes")
     with pytest.raises(UsageError, match=r"providers.openai.concurrency: expected a positive"):
         ModelClient({"openai": {"concurrency": "lots"}})
-    assert ModelClient({"openai": {"concurrency": None, "timeout": "30"}}).settings["openai"][
-        "concurrency"] == 16
+    assert (
+        ModelClient({"openai": {"concurrency": None, "timeout": "30"}}).settings["openai"][
+            "concurrency"
+        ]
+        == 16
+    )

@@ -25,19 +25,25 @@ def regressed_run(example: Path, cli, monkeypatch: pytest.MonkeyPatch) -> tuple[
     (a patch bump is wrong) and answers the two urgent cases as low priority."""
     monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "r.duckdb"))
     ws = Workspace(example)
-    code, out, err = cli("-C", str(example), "gate", "support-reply", "--cache", "replay",
-                         "--json")
+    code, out, err = cli("-C", str(example), "gate", "support-reply", "--cache", "replay", "--json")
     assert code == 0, err
-    write_lock(ws.lock_path("staging"), "staging",
-               {"support-reply": entry_for(ws.resolve("support-reply"))})
+    write_lock(
+        ws.lock_path("staging"),
+        "staging",
+        {"support-reply": entry_for(ws.resolve("support-reply"))},
+    )
     git(example, "add", "-A")
     git(example, "commit", "-qm", "live")
     prompt = example / "prompts/support-reply.yaml"
-    prompt.write_text(prompt.read_text().replace("version: 1.4.0", "version: 1.4.1")
-                      .replace("You are a support agent", "You are a friendly support agent"))
+    prompt.write_text(
+        prompt.read_text()
+        .replace("version: 1.4.0", "version: 1.4.1")
+        .replace("You are a support agent", "You are a friendly support agent")
+    )
     schema = example / "schemas/support_reply.json"
-    schema.write_text(schema.read_text().replace('"low", "normal", "high", "urgent"',
-                                                 '"low", "normal", "high"'))
+    schema.write_text(
+        schema.read_text().replace('"low", "normal", "high", "urgent"', '"low", "normal", "high"')
+    )
     answer = responder(example)
 
     def worse(body: dict, proto: str) -> str:
@@ -45,11 +51,13 @@ def regressed_run(example: Path, cli, monkeypatch: pytest.MonkeyPatch) -> tuple[
         if "friendly support agent" in body["messages"][0]["content"]:
             return text.replace('"urgent"', '"low"')
         return text
+
     with FakeLLMServer(responder=worse) as server:
         for k, v in server.env().items():
             monkeypatch.setenv(k, v)
-        code, out, err = cli("-C", str(example), "gate", "support-reply", "--cache", "off",
-                             "--keep-going", "--json")
+        code, out, err = cli(
+            "-C", str(example), "gate", "support-reply", "--cache", "off", "--keep-going", "--json"
+        )
     assert code == 1, err
     return example, json.loads(out)["run_id"]
 
@@ -65,7 +73,7 @@ def test_comment_shows_bump_baseline_deltas_diff_and_failures(regressed_run, cli
     md = report(cli, root, run_id, "md")
     assert "## promptrail gate ❌ failed" in md
     assert "1.4.0 → 1.4.1" in md
-    assert "major ❌ (bumped patch)" in md                      # enum narrowed: major
+    assert "major ❌ (bumped patch)" in md  # enum narrowed: major
     assert "values narrowed" in md
     assert re.search(r"\| regression \| ❌ failed \| 0\.8 \| 1 \| -0\.2 \|", md), md
     assert "-You are a support agent" in md and "+You are a friendly support agent" in md
@@ -81,12 +89,13 @@ def test_comment_stays_under_githubs_limit(regressed_run, cli, monkeypatch) -> N
 
     def bloated(*args, **kwargs):
         data = real(*args, **kwargs)
-        data["prompts"] = data["prompts"] * 10              # a 10-prompt change
+        data["prompts"] = data["prompts"] * 10  # a 10-prompt change
         for p in data["prompts"]:
             p["rendered_diff"] = "\n".join(f"+line {i} " + "x" * 80 for i in range(2000))
             for c in p["failing"]:
                 c["output"] = "y" * 5000
         return data
+
     monkeypatch.setattr("promptrail.reports.build", bloated)
     md = report(cli, root, run_id, "md")
     assert len(md) < COMMENT_LIMIT
@@ -100,7 +109,7 @@ def test_html_is_self_contained_with_plots(regressed_run, cli) -> None:
     assert html.count("<svg") == 2 and "pass rate by version" in html
     assert "<polyline" in html and "1.4.1" in html
     fetches = re.findall(r'(?:src|href)="(https?:[^"]+)"', html)
-    assert fetches == []                                     # nothing fetched at view time
+    assert fetches == []  # nothing fetched at view time
     assert "<script" not in html
 
 
@@ -119,27 +128,60 @@ def test_junit_has_one_testcase_per_case(regressed_run, cli) -> None:
 
 
 SARIF_SHAPE = {
-    "type": "object", "required": ["version", "runs"],
+    "type": "object",
+    "required": ["version", "runs"],
     "properties": {
         "version": {"const": "2.1.0"},
-        "runs": {"type": "array", "items": {
-            "type": "object", "required": ["tool", "results"],
-            "properties": {
-                "tool": {"type": "object", "required": ["driver"], "properties": {
-                    "driver": {"type": "object", "required": ["name", "rules"]}}},
-                "results": {"type": "array", "items": {
-                    "type": "object", "required": ["ruleId", "level", "message", "locations"],
-                    "properties": {
-                        "level": {"enum": ["none", "note", "warning", "error"]},
-                        "message": {"type": "object", "required": ["text"]},
-                        "locations": {"type": "array", "items": {
-                            "type": "object", "required": ["physicalLocation"],
-                            "properties": {"physicalLocation": {
-                                "type": "object", "required": ["artifactLocation"],
-                                "properties": {"region": {
-                                    "type": "object", "required": ["startLine"],
-                                    "properties": {"startLine": {"type": "integer",
-                                                                 "minimum": 1}}}}}}}}}}}}}},
+        "runs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["tool", "results"],
+                "properties": {
+                    "tool": {
+                        "type": "object",
+                        "required": ["driver"],
+                        "properties": {"driver": {"type": "object", "required": ["name", "rules"]}},
+                    },
+                    "results": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["ruleId", "level", "message", "locations"],
+                            "properties": {
+                                "level": {"enum": ["none", "note", "warning", "error"]},
+                                "message": {"type": "object", "required": ["text"]},
+                                "locations": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["physicalLocation"],
+                                        "properties": {
+                                            "physicalLocation": {
+                                                "type": "object",
+                                                "required": ["artifactLocation"],
+                                                "properties": {
+                                                    "region": {
+                                                        "type": "object",
+                                                        "required": ["startLine"],
+                                                        "properties": {
+                                                            "startLine": {
+                                                                "type": "integer",
+                                                                "minimum": 1,
+                                                            }
+                                                        },
+                                                    }
+                                                },
+                                            }
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
     },
 }
 
@@ -149,11 +191,13 @@ def test_sarif_annotates_lint_findings(example: Path, cli, monkeypatch) -> None:
 
     monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "s.duckdb"))
     prompt = example / "prompts/ticket-router.yaml"
-    prompt.write_text(prompt.read_text().replace(
-        "You route support tickets", "Use key sk-proj-abcdefghijklmnopqrstuvwx01. You route "
-        "support tickets"))
-    code, out, _ = cli("-C", str(example), "gate", "ticket-router", "--cache", "replay",
-                       "--json")
+    prompt.write_text(
+        prompt.read_text().replace(
+            "You route support tickets",
+            "Use key sk-proj-abcdefghijklmnopqrstuvwx01. You route support tickets",
+        )
+    )
+    code, out, _ = cli("-C", str(example), "gate", "ticket-router", "--cache", "replay", "--json")
     assert code == 1
     run_id = json.loads(out)["run_id"]
     doc = json.loads(report(cli, example, run_id, "sarif"))
@@ -164,7 +208,7 @@ def test_sarif_annotates_lint_findings(example: Path, cli, monkeypatch) -> None:
     assert loc["artifactLocation"]["uri"] == "prompts/ticket-router.yaml"
     line = prompt.read_text().splitlines()[loc["region"]["startLine"] - 1]
     assert "sk-proj-" in line
-    assert "sk-proj-abcdef" not in json.dumps(doc)             # the secret is not repeated
+    assert "sk-proj-abcdef" not in json.dumps(doc)  # the secret is not repeated
 
 
 def test_workspace_template_overrides_the_packaged_one(regressed_run, cli) -> None:
@@ -189,15 +233,30 @@ def test_html_renders_in_headless_chromium(regressed_run, cli, tmp_path: Path) -
         pytest.skip("chromium is not installed (.ci/run installs it)")
     root, run_id = regressed_run
     page = root / f"reports/out/{run_id}/report.html"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([browser, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom",
-                          page.as_uri()], capture_output=True, text=True, timeout=120)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<svg") == 2 and "<polyline" in dom.stdout
     assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
     shot = tmp_path / "report.png"
-    subprocess.run([browser, *flags, "--window-size=1200,1400", f"--screenshot={shot}",
-                    page.as_uri()], capture_output=True, timeout=120)
-    assert shot.stat().st_size > 20_000        # a rendered page, not a blank one
+    subprocess.run(
+        [browser, *flags, "--window-size=1200,1400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

@@ -31,39 +31,48 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 EXPECTED_TABLES = {
     "schema_migrations": "id name applied_at",
     "runs": "run_id kind status env actor started_at finished_at mode cache_mode git_commit "
-            "git_dirty args host pid promptrail_version",
+    "git_dirty args host pid promptrail_version",
     "gate_results": "run_id prompt version content_hash gate status score threshold summary "
-                    "details started_at finished_at",
+    "details started_at finished_at",
     "case_results": "run_id prompt version content_hash role case_id repeat vars output passed "
-                    "error latency_ms input_tokens output_tokens cached_tokens cost_usd "
-                    "price_source cached attempts assertions created_at",
+    "error latency_ms input_tokens output_tokens cached_tokens cost_usd "
+    "price_source cached attempts assertions created_at",
     "scores": "run_id prompt version content_hash role case_id repeat metric score passed "
-              "threshold reason error",
+    "threshold reason error",
     "prompt_versions": "name version content_hash resolved components first_seen_at source",
     "promotions": "promotion_id name version content_hash env from_version from_hash actor "
-                  "approvals reason kind promoted_at run_id",
+    "approvals reason kind promoted_at run_id",
     "drift_findings": "finding_id run_id env target name kind expected_hash actual_hash detail "
-                      "found_at",
+    "found_at",
     "audit_log": "seq occurred_at actor event subject payload prev_hash hash",
 }
 EXPECTED_VIEWS = {"pass_rates", "live_versions"}
-EXPECTED_INDEXES = {"prompt_versions_hash", "promotions_env_name", "gate_results_prompt",
-                    "case_results_run", "case_results_prompt"}
+EXPECTED_INDEXES = {
+    "prompt_versions_hash",
+    "promotions_env_name",
+    "gate_results_prompt",
+    "case_results_run",
+    "case_results_prompt",
+}
 DUCKDB_TYPE = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
 
 
 def schema(path: Path) -> tuple[dict[str, list[tuple[str, str]]], set[str], set[str]]:
     con = duckdb.connect(str(path))
     try:
-        cols = con.execute("SELECT c.table_name, column_name, data_type FROM "
-                           "information_schema.columns c JOIN information_schema.tables t "
-                           "USING (table_schema, table_name) WHERE table_schema = 'main' AND "
-                           "table_type = 'BASE TABLE' ORDER BY c.table_name, ordinal_position"
-                           ).fetchall()
-        views = {v for (v,) in con.execute("SELECT view_name FROM duckdb_views() "
-                                           "WHERE NOT internal").fetchall()}
-        indexes = {i for (i,) in con.execute("SELECT index_name FROM duckdb_indexes()")
-                   .fetchall()}
+        cols = con.execute(
+            "SELECT c.table_name, column_name, data_type FROM "
+            "information_schema.columns c JOIN information_schema.tables t "
+            "USING (table_schema, table_name) WHERE table_schema = 'main' AND "
+            "table_type = 'BASE TABLE' ORDER BY c.table_name, ordinal_position"
+        ).fetchall()
+        views = {
+            v
+            for (v,) in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+        }
+        indexes = {i for (i,) in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
     finally:
         con.close()
     out: dict[str, list[tuple[str, str]]] = {}
@@ -76,10 +85,10 @@ def schema(path: Path) -> tuple[dict[str, list[tuple[str, str]]], set[str], set[
 def test_blank_database_migrates_to_the_exact_schema(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.duckdb")
     store.migrate()
-    store.migrate()                                   # idempotent
+    store.migrate()  # idempotent
     tables, views, indexes = schema(store.path)
     assert {t: " ".join(c for c, _ in cols) for t, cols in tables.items()} == EXPECTED_TABLES
-    for table, cols in TABLES.items():                # the Arrow types agree with the DDL
+    for table, cols in TABLES.items():  # the Arrow types agree with the DDL
         assert tables[table] == [(c, DUCKDB_TYPE.get(t, t)) for c, t in cols], table
     assert views == EXPECTED_VIEWS and indexes == EXPECTED_INDEXES
     applied = store.query("SELECT id, applied_at FROM schema_migrations ORDER BY id")[1]
@@ -93,10 +102,11 @@ def test_older_database_upgrades(tmp_path: Path) -> None:
     assert migrate(con, upto=1) == [1]
     con.execute("INSERT INTO runs (run_id, status) VALUES ('old', 'passed')")
     con.close()
-    assert schema(path)[1:] == (set(), set())         # no views or indexes yet
+    assert schema(path)[1:] == (set(), set())  # no views or indexes yet
     store = Store(path)
-    assert store.query("SELECT id FROM schema_migrations ORDER BY id")[1] == \
-        [(m[0],) for m in MIGRATIONS]
+    assert store.query("SELECT id FROM schema_migrations ORDER BY id")[1] == [
+        (m[0],) for m in MIGRATIONS
+    ]
     assert store.query("SELECT run_id FROM runs")[1] == [("old",)]
     _, views, indexes = schema(path)
     assert views == EXPECTED_VIEWS and indexes == EXPECTED_INDEXES
@@ -110,13 +120,33 @@ def test_open_store_migrates(tmp_path: Path) -> None:
 # -- writes -----------------------------------------------------------------------------------
 def test_write_is_one_transaction_over_several_tables(tmp_path: Path) -> None:
     store = Store(tmp_path / "w.duckdb")
-    store.write({"runs": [{"run_id": "r1", "status": "passed", "started_at": T0,
-                           "args": {"names": ["a"], "n": 1}, "git_dirty": False, "pid": 7}],
-                 "case_results": [{"run_id": "r1", "case_id": f"c{i}", "repeat": 0,
-                                   "vars": {"x": i}, "passed": i % 2 == 0, "latency_ms": 5,
-                                   "created_at": datetime(2026, 3, 1, 12)}  # naive: UTC
-                                  for i in range(3)],
-                 "scores": []})
+    store.write(
+        {
+            "runs": [
+                {
+                    "run_id": "r1",
+                    "status": "passed",
+                    "started_at": T0,
+                    "args": {"names": ["a"], "n": 1},
+                    "git_dirty": False,
+                    "pid": 7,
+                }
+            ],
+            "case_results": [
+                {
+                    "run_id": "r1",
+                    "case_id": f"c{i}",
+                    "repeat": 0,
+                    "vars": {"x": i},
+                    "passed": i % 2 == 0,
+                    "latency_ms": 5,
+                    "created_at": datetime(2026, 3, 1, 12),
+                }  # naive: UTC
+                for i in range(3)
+            ],
+            "scores": [],
+        }
+    )
     row = store.query_dicts("SELECT * FROM runs")[0]
     assert row["started_at"] == T0 and row["started_at"].tzinfo is not None
     assert json.loads(row["args"]) == {"names": ["a"], "n": 1} and row["pid"] == 7
@@ -127,8 +157,9 @@ def test_write_is_one_transaction_over_several_tables(tmp_path: Path) -> None:
 
     # a failing table rolls back the whole batch: r1 exists, so nothing of this is kept
     with pytest.raises(duckdb.ConstraintException):
-        store.write({"case_results": [{"run_id": "r2", "case_id": "new"}],
-                     "runs": [{"run_id": "r1"}]})
+        store.write(
+            {"case_results": [{"run_id": "r2", "case_id": "new"}], "runs": [{"run_id": "r1"}]}
+        )
     assert store.query("SELECT count(*) FROM case_results")[1] == [(3,)]
 
 
@@ -142,8 +173,13 @@ def test_write_refuses_unknown_tables_and_columns(tmp_path: Path) -> None:
 
 def test_json_values_that_json_cannot_hold(tmp_path: Path) -> None:
     store = Store(tmp_path / "j.duckdb")
-    store.write({"gate_results": [{"run_id": "r", "details": {"score": float("nan"),
-                                                              "at": T0, "ok": [1.5]}}]})
+    store.write(
+        {
+            "gate_results": [
+                {"run_id": "r", "details": {"score": float("nan"), "at": T0, "ok": [1.5]}}
+            ]
+        }
+    )
     details = json.loads(store.query("SELECT details FROM gate_results")[1][0][0])
     assert details == {"score": None, "at": str(T0), "ok": [1.5]}
 
@@ -152,15 +188,35 @@ def test_prompt_versions_are_insert_if_absent(tmp_path: Path) -> None:
     store = Store(tmp_path / "v.duckdb")
 
     def version(v: str, h: str, source: str) -> dict:
-        return {"name": "p", "version": v, "content_hash": h, "resolved": {"m": v},
-                "first_seen_at": T0, "source": source}
+        return {
+            "name": "p",
+            "version": v,
+            "content_hash": h,
+            "resolved": {"m": v},
+            "first_seen_at": T0,
+            "source": source,
+        }
 
-    store.write({"prompt_versions": [version("1.0.0", "sha256:a", "gate"),
-                                     version("1.0.0", "sha256:a", "gate")]})
-    store.write({"prompt_versions": [version("1.0.0", "sha256:a", "promote"),
-                                     version("1.1.0", "sha256:b", "promote")]})
-    assert store.query("SELECT version, source FROM prompt_versions ORDER BY version")[1] == \
-        [("1.0.0", "gate"), ("1.1.0", "promote")]
+    store.write(
+        {
+            "prompt_versions": [
+                version("1.0.0", "sha256:a", "gate"),
+                version("1.0.0", "sha256:a", "gate"),
+            ]
+        }
+    )
+    store.write(
+        {
+            "prompt_versions": [
+                version("1.0.0", "sha256:a", "promote"),
+                version("1.1.0", "sha256:b", "promote"),
+            ]
+        }
+    )
+    assert store.query("SELECT version, source FROM prompt_versions ORDER BY version")[1] == [
+        ("1.0.0", "gate"),
+        ("1.1.0", "promote"),
+    ]
 
 
 def test_transaction_commits_or_rolls_back(tmp_path: Path) -> None:
@@ -181,18 +237,20 @@ def test_query_runs_reads_only(tmp_path: Path) -> None:
     for sql in ("DELETE FROM runs", "SELECT 1; DROP TABLE runs", "UPDATE runs SET env = 'x'"):
         with pytest.raises(duckdb.Error, match="read-only"):
             store.query(sql)
-    assert store.query("SELECT count(*) AS n FROM runs WHERE run_id = ?", ["r"]) == \
-        (["n"], [(1,)])
+    assert store.query("SELECT count(*) AS n FROM runs WHERE run_id = ?", ["r"]) == (["n"], [(1,)])
     assert store.query_dicts("DESCRIBE runs")[0]["column_name"] == "run_id"
 
 
 def test_reads_do_not_import_pyarrow_or_pandas(tmp_path: Path) -> None:
     Store(tmp_path / "i.duckdb").write({"runs": [{"run_id": "r"}]})
-    code = ("import sys; from promptrail.store import Store; "
-            f"print(Store({str(tmp_path / 'i.duckdb')!r}).query_dicts('SELECT * FROM runs')[0]"
-            "['run_id'], sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=REPO, check=True).stdout
+    code = (
+        "import sys; from promptrail.store import Store; "
+        f"print(Store({str(tmp_path / 'i.duckdb')!r}).query_dicts('SELECT * FROM runs')[0]"
+        "['run_id'], sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    ).stdout
     assert out.strip() == "r []"
 
 
@@ -215,10 +273,16 @@ def test_redact_key_shapes(kind: str) -> None:
     assert find(f"x {key}")
 
 
-def test_redact_leaves_ordinary_text_and_walks_structures(monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
-    plain = ["task-force-alpha-bravo-charlie-delta", "ask-me", "sk-short", "support-reply",
-             "gate-20260301T000000-abc123", "sha256:" + "f" * 64, "AKIA lower"]
+def test_redact_leaves_ordinary_text_and_walks_structures(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = [
+        "task-force-alpha-bravo-charlie-delta",
+        "ask-me",
+        "sk-short",
+        "support-reply",
+        "gate-20260301T000000-abc123",
+        "sha256:" + "f" * 64,
+        "AKIA lower",
+    ]
     assert redact(plain) == plain
     nested = {"a": [KEYS["openai"], {"b": (KEYS["aws"],)}], KEYS["github"]: 1, "n": 3}
     assert redact(nested) == {"a": [REDACTED, {"b": [REDACTED]}], REDACTED: 1, "n": 3}
@@ -229,32 +293,53 @@ def test_redact_leaves_ordinary_text_and_walks_structures(monkeypatch: pytest.Mo
 def test_secrets_never_reach_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "local-test-key-123")
     store = Store(tmp_path / "s.duckdb")
-    store.write({
-        "runs": [{"run_id": "r", "args": {"header": f"Bearer {KEYS['anthropic']}",
-                                          KEYS["aws"]: "as a key"}}],
-        "case_results": [{"run_id": "r", "case_id": "c", "output": f"here: {KEYS['openai']}",
-                          "vars": {"t": f"line\n{KEYS['slack']}"},  # JSON-escaped \n before it
-                          "error": "401 for key local-test-key-123"}],
-        "prompt_versions": [{"name": "p", "content_hash": "sha256:1",
-                             "resolved": {"messages": [{"content": KEYS["private key"]}]}}],
-    })
+    store.write(
+        {
+            "runs": [
+                {
+                    "run_id": "r",
+                    "args": {"header": f"Bearer {KEYS['anthropic']}", KEYS["aws"]: "as a key"},
+                }
+            ],
+            "case_results": [
+                {
+                    "run_id": "r",
+                    "case_id": "c",
+                    "output": f"here: {KEYS['openai']}",
+                    "vars": {"t": f"line\n{KEYS['slack']}"},  # JSON-escaped \n before it
+                    "error": "401 for key local-test-key-123",
+                }
+            ],
+            "prompt_versions": [
+                {
+                    "name": "p",
+                    "content_hash": "sha256:1",
+                    "resolved": {"messages": [{"content": KEYS["private key"]}]},
+                }
+            ],
+        }
+    )
     store.append_audit("x", KEYS["github"], "y", {"note": KEYS["openai-legacy"]})
     dump = json.dumps([store.query(f"SELECT * FROM {t}")[1] for t in TABLES], default=str)
     for key in (*KEYS.values(), "local-test-key-123", "MIIEpAIBAAKCAQEA"):
         assert key not in dump
     assert dump.count(REDACTED) >= 8
-    assert json.loads(store.query("SELECT vars FROM case_results")[1][0][0]) == \
-        {"t": f"line\n{REDACTED}"}
+    assert json.loads(store.query("SELECT vars FROM case_results")[1][0][0]) == {
+        "t": f"line\n{REDACTED}"
+    }
     assert audit.verify(store)["status"] == "ok"
 
 
 # -- the file lock ----------------------------------------------------------------------------
 def _hold(path: Path, seconds: float) -> subprocess.Popen:
     """Another process holding the store open for ``seconds``."""
-    code = ("import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', "
-            "flush=True); time.sleep(float(sys.argv[2])); con.close()")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+    code = (
+        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', "
+        "flush=True); time.sleep(float(sys.argv[2])); con.close()"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
 
@@ -308,8 +393,9 @@ def test_killed_process_leaves_a_readable_store_and_an_incomplete_run(tmp_path: 
                 s.append_audit('batch', 'me', 'r1', {'i': i}, con=con)
             i += 1
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(db)], stdout=subprocess.PIPE,
-                            text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(db)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGKILL)
@@ -317,7 +403,7 @@ def test_killed_process_leaves_a_readable_store_and_an_incomplete_run(tmp_path: 
     store = Store(db)
     rows = store.query("SELECT count(*) FROM case_results")[1][0][0]
     batches = store.query("SELECT count(*) FROM audit_log")[1][0][0]
-    assert rows > 0 and rows == 200 * batches          # whole transactions only
+    assert rows > 0 and rows == 200 * batches  # whole transactions only
     assert store.query("SELECT status FROM runs WHERE run_id = 'r1'")[1] == [("incomplete",)]
     assert audit.verify(store)["status"] == "ok"
 
@@ -329,20 +415,49 @@ def test_mark_incomplete_runs_only_touches_dead_processes_of_this_host(tmp_path:
     try:
         host = socket.gethostname()
         store = Store(tmp_path / "m.duckdb")
-        store.write({"runs": [
-            {"run_id": "dead", "status": "running", "host": host, "pid": gone.pid,
-             "started_at": T0},
-            {"run_id": "me", "status": "running", "host": host, "pid": os.getpid(),
-             "started_at": datetime.now(UTC)},
-            {"run_id": "reused", "status": "running", "host": host, "pid": younger.pid,
-             "started_at": datetime.now(UTC) - timedelta(hours=1)},
-            {"run_id": "elsewhere", "status": "running", "host": "other-host", "pid": 1,
-             "started_at": T0},
-            {"run_id": "done", "status": "passed", "host": host, "pid": gone.pid}]})
+        store.write(
+            {
+                "runs": [
+                    {
+                        "run_id": "dead",
+                        "status": "running",
+                        "host": host,
+                        "pid": gone.pid,
+                        "started_at": T0,
+                    },
+                    {
+                        "run_id": "me",
+                        "status": "running",
+                        "host": host,
+                        "pid": os.getpid(),
+                        "started_at": datetime.now(UTC),
+                    },
+                    {
+                        "run_id": "reused",
+                        "status": "running",
+                        "host": host,
+                        "pid": younger.pid,
+                        "started_at": datetime.now(UTC) - timedelta(hours=1),
+                    },
+                    {
+                        "run_id": "elsewhere",
+                        "status": "running",
+                        "host": "other-host",
+                        "pid": 1,
+                        "started_at": T0,
+                    },
+                    {"run_id": "done", "status": "passed", "host": host, "pid": gone.pid},
+                ]
+            }
+        )
         assert sorted(mark_incomplete_runs(store)) == ["dead", "reused"]
         assert dict(store.query("SELECT run_id, status FROM runs")[1]) == {
-            "dead": "incomplete", "me": "running", "reused": "incomplete",
-            "elsewhere": "running", "done": "passed"}
+            "dead": "incomplete",
+            "me": "running",
+            "reused": "incomplete",
+            "elsewhere": "running",
+            "done": "passed",
+        }
     finally:
         younger.kill()
         younger.wait()
@@ -376,10 +491,13 @@ READER = textwrap.dedent("""
 
 def test_concurrent_writers_and_a_reader_lose_nothing(tmp_path: Path) -> None:
     db = open_store(tmp_path / "c.duckdb").path
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(db)], cwd=REPO,
-                              stdout=subprocess.PIPE, text=True)
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(w)], cwd=REPO)
-               for w in range(4)]
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(db)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(w)], cwd=REPO)
+        for w in range(4)
+    ]
     try:
         assert [w.wait(timeout=240) for w in writers] == [0, 0, 0, 0]
         out, _ = reader.communicate(timeout=60)
@@ -390,45 +508,111 @@ def test_concurrent_writers_and_a_reader_lose_nothing(tmp_path: Path) -> None:
                 proc.kill()
                 proc.wait()
     store = Store(db)
-    assert store.query("SELECT run_id, count(*) FROM case_results GROUP BY 1 ORDER BY 1")[1] \
-        == [(f"w{w}", 10_000) for w in range(4)]
-    assert store.query("SELECT count(DISTINCT (run_id, case_id)) FROM case_results")[1] == \
-        [(40_000,)]
-    assert audit.verify(store) == {"status": "ok", "rows": 200, "first_bad_seq": None,
-                                   "reason": None}
+    assert store.query("SELECT run_id, count(*) FROM case_results GROUP BY 1 ORDER BY 1")[1] == [
+        (f"w{w}", 10_000) for w in range(4)
+    ]
+    assert store.query("SELECT count(DISTINCT (run_id, case_id)) FROM case_results")[1] == [
+        (40_000,)
+    ]
+    assert audit.verify(store) == {
+        "status": "ok",
+        "rows": 200,
+        "first_bad_seq": None,
+        "reason": None,
+    }
 
 
 # -- the documented queries and pandas --------------------------------------------------------
 def populate(store: Store) -> None:
     for i, version in enumerate(("1.0.0", "1.1.0")):
         run, at = f"gate-{i}", T0 + timedelta(days=i)
-        store.write({
-            "runs": [{"run_id": run, "kind": "gate", "status": "passed", "env": "staging",
-                      "started_at": at}],
-            "case_results": [{"run_id": run, "prompt": "support-reply", "version": version,
-                              "content_hash": f"sha256:{i}", "role": "candidate",
-                              "case_id": f"c{c}", "repeat": r, "passed": (c + r + i) % 3 != 0,
-                              "latency_ms": 100.0 + c + i, "input_tokens": 100 + 10 * i,
-                              "output_tokens": 20, "cost_usd": 0.0001, "cached": False,
-                              "created_at": at} for c in range(5) for r in range(2)],
-            "scores": [{"run_id": run, "prompt": "support-reply", "version": version,
-                        "role": "candidate", "case_id": f"c{c}", "repeat": r,
-                        "metric": "json-path", "score": 0.0,
-                        "passed": (c + r + i) % 3 != 0, "reason": "x"}
-                       for c in range(5) for r in range(2)],
-            "prompt_versions": [{"name": "support-reply", "version": version,
-                                 "content_hash": f"sha256:{i}",
-                                 "resolved": {"messages": [{"role": "user", "content": "hi"}]},
-                                 "first_seen_at": at, "source": "gate"}],
-            "promotions": [{"promotion_id": f"p{i}", "name": "support-reply",
-                            "version": version, "content_hash": f"sha256:{i}",
-                            "env": "production", "actor": "alice", "promoted_at": at,
-                            "kind": "promote", "run_id": run}],
-            "drift_findings": [{"finding_id": f"f{i}", "env": "production", "kind": "missing",
-                                "name": "support-reply", "found_at": at}],
-        })
-        store.append_audit("promote", "alice", "production/support-reply",
-                           {"name": "support-reply", "version": version})
+        store.write(
+            {
+                "runs": [
+                    {
+                        "run_id": run,
+                        "kind": "gate",
+                        "status": "passed",
+                        "env": "staging",
+                        "started_at": at,
+                    }
+                ],
+                "case_results": [
+                    {
+                        "run_id": run,
+                        "prompt": "support-reply",
+                        "version": version,
+                        "content_hash": f"sha256:{i}",
+                        "role": "candidate",
+                        "case_id": f"c{c}",
+                        "repeat": r,
+                        "passed": (c + r + i) % 3 != 0,
+                        "latency_ms": 100.0 + c + i,
+                        "input_tokens": 100 + 10 * i,
+                        "output_tokens": 20,
+                        "cost_usd": 0.0001,
+                        "cached": False,
+                        "created_at": at,
+                    }
+                    for c in range(5)
+                    for r in range(2)
+                ],
+                "scores": [
+                    {
+                        "run_id": run,
+                        "prompt": "support-reply",
+                        "version": version,
+                        "role": "candidate",
+                        "case_id": f"c{c}",
+                        "repeat": r,
+                        "metric": "json-path",
+                        "score": 0.0,
+                        "passed": (c + r + i) % 3 != 0,
+                        "reason": "x",
+                    }
+                    for c in range(5)
+                    for r in range(2)
+                ],
+                "prompt_versions": [
+                    {
+                        "name": "support-reply",
+                        "version": version,
+                        "content_hash": f"sha256:{i}",
+                        "resolved": {"messages": [{"role": "user", "content": "hi"}]},
+                        "first_seen_at": at,
+                        "source": "gate",
+                    }
+                ],
+                "promotions": [
+                    {
+                        "promotion_id": f"p{i}",
+                        "name": "support-reply",
+                        "version": version,
+                        "content_hash": f"sha256:{i}",
+                        "env": "production",
+                        "actor": "alice",
+                        "promoted_at": at,
+                        "kind": "promote",
+                        "run_id": run,
+                    }
+                ],
+                "drift_findings": [
+                    {
+                        "finding_id": f"f{i}",
+                        "env": "production",
+                        "kind": "missing",
+                        "name": "support-reply",
+                        "found_at": at,
+                    }
+                ],
+            }
+        )
+        store.append_audit(
+            "promote",
+            "alice",
+            "production/support-reply",
+            {"name": "support-reply", "version": version},
+        )
 
 
 def test_every_documented_query_runs_and_answers(tmp_path: Path) -> None:
@@ -445,11 +629,13 @@ def test_every_documented_query_runs_and_answers(tmp_path: Path) -> None:
     assert [(r[1], r[4]) for r in pass_rate] == [("1.0.0", 10), ("1.1.0", 10)]
     assert slow[0][:3] == ("support-reply", "1.1.0", "c4")
     assert {r[0] for r in failing} == {"support-reply"} and len(failing) == 3
-    def flips(x: int) -> bool:                        # passed is (x % 3 != 0), x += 1
+
+    def flips(x: int) -> bool:  # passed is (x % 3 != 0), x += 1
         return (x % 3 == 0) != ((x + 1) % 3 == 0)
 
-    assert sorted((int(r[1][1:]), r[2]) for r in changed) == \
-        [(c, r) for c in range(5) for r in range(2) if flips(c + r)]
+    assert sorted((int(r[1][1:]), r[2]) for r in changed) == [
+        (c, r) for c in range(5) for r in range(2) if flips(c + r)
+    ]
     assert [(r[0], r[1]) for r in live] == [("support-reply", "1.1.0")]
     assert json.loads(live[0][5])[0]["content"] == "hi"
     assert [r[3] for r in trail] == ["promote", "promote"]
@@ -465,7 +651,7 @@ def test_pandas_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     df = analytics.pass_rate_by_version("support-reply", db=store)
     assert list(df["version"]) == ["1.0.0", "1.1.0"] and list(df["cases"]) == [10, 10]
     assert str(df["day"].dt.tz) == "UTC"
-    monkeypatch.setenv("PROMPTRAIL_DB", str(store.path))     # the default store
+    monkeypatch.setenv("PROMPTRAIL_DB", str(store.path))  # the default store
     assert len(analytics.slowest_cases(3)) == 3
     assert len(analytics.compare_runs("gate-0", "gate-1")) > 0
     assert not analytics.cost_trend().empty

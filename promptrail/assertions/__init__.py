@@ -12,5 +12,13 @@ from promptrail.assertions.base import (
     run_assertions,
 )
 
-__all__ = ["REGISTRY", "Assertion", "AssertionContext", "AssertionResult", "Judge",
-           "assertion", "parse_assertion", "run_assertions"]
+__all__ = [
+    "REGISTRY",
+    "Assertion",
+    "AssertionContext",
+    "AssertionResult",
+    "Judge",
+    "assertion",
+    "parse_assertion",
+    "run_assertions",
+]

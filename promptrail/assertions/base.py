@@ -39,7 +39,7 @@ class AssertionContext:
 @dataclass
 class AssertionResult:
     type: str
-    status: str                 # passed | failed | error
+    status: str  # passed | failed | error
     score: float | None
     threshold: float | None
     reason: str
@@ -58,11 +58,16 @@ class Assertion:
     def check(self, ctx: AssertionContext) -> None:
         """Validate configuration at load time; raise ValueError with a clear message."""
 
-    def result(self, ok: bool, reason: str, score: float | None = None,
-               threshold: float | None = None) -> AssertionResult:
-        return AssertionResult(self.type, "passed" if ok else "failed",
-                               score if score is not None else (1.0 if ok else 0.0),
-                               threshold, reason)
+    def result(
+        self, ok: bool, reason: str, score: float | None = None, threshold: float | None = None
+    ) -> AssertionResult:
+        return AssertionResult(
+            self.type,
+            "passed" if ok else "failed",
+            score if score is not None else (1.0 if ok else 0.0),
+            threshold,
+            reason,
+        )
 
 
 REGISTRY: dict[str, type[Assertion]] = {}
@@ -73,6 +78,7 @@ def assertion(name: str) -> Callable[[type[Assertion]], type[Assertion]]:
         cls.type = name
         REGISTRY[name] = cls
         return cls
+
     return register
 
 
@@ -101,21 +107,28 @@ def parse_assertion(spec: dict[str, Any], where: str | None = None) -> Assertion
     cls = _lookup(name)
     if cls is None:
         hint = difflib.get_close_matches(name, list(REGISTRY), n=1)
-        suffix = f"; did you mean {hint[0]!r}?" if hint else \
-            f" (known: {', '.join(sorted(REGISTRY))}, deepeval:<Metric>)"
+        suffix = (
+            f"; did you mean {hint[0]!r}?"
+            if hint
+            else f" (known: {', '.join(sorted(REGISTRY))}, deepeval:<Metric>)"
+        )
         raise UsageError(f"unknown assertion type {name!r}{suffix}", file=where)
     config = {k: v for k, v in spec.items() if k != "type"}
     if name.startswith("deepeval:"):
         obj: Assertion = cls(metric=name.split(":", 1)[1], options=config)  # type: ignore[call-arg]
     else:
-        fields: set[str] = {f.name for f in dataclasses.fields(cls)} \
-            if dataclasses.is_dataclass(cls) else set()
+        fields: set[str] = (
+            {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+        )
         unknown = set(config) - fields
         if unknown:
             key = sorted(unknown)[0]
             hint = difflib.get_close_matches(key, list(fields), n=1)
-            suffix = f"; did you mean {hint[0]!r}?" if hint else \
-                f" (it takes: {', '.join(sorted(fields)) or 'nothing'})"
+            suffix = (
+                f"; did you mean {hint[0]!r}?"
+                if hint
+                else f" (it takes: {', '.join(sorted(fields)) or 'nothing'})"
+            )
             raise UsageError(f"{name}: unknown option {key!r}{suffix}", file=where)
         try:
             obj = cls(**config)
@@ -129,8 +142,9 @@ def parse_assertion(spec: dict[str, Any], where: str | None = None) -> Assertion
     return obj
 
 
-async def run_assertions(assertions: list[Assertion],
-                         ctx: AssertionContext) -> list[AssertionResult]:
+async def run_assertions(
+    assertions: list[Assertion], ctx: AssertionContext
+) -> list[AssertionResult]:
     async def one(a: Assertion) -> AssertionResult:
         try:
             out = a.evaluate(ctx)

@@ -37,11 +37,19 @@ class Equals(Assertion):
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         if isinstance(self.value, (dict, list)):
             data, _ = parse_json(ctx.output)
-            return self.result(data == self.value, "output equals the expected JSON"
-                               if data == self.value else "output JSON differs from expected")
+            return self.result(
+                data == self.value,
+                "output equals the expected JSON"
+                if data == self.value
+                else "output JSON differs from expected",
+            )
         ok = ctx.output.strip() == str(self.value).strip()
-        return self.result(ok, "output equals the expected text" if ok else
-                           f"output {_short(ctx.output.strip())!r} != {_short(str(self.value))!r}")
+        return self.result(
+            ok,
+            "output equals the expected text"
+            if ok
+            else f"output {_short(ctx.output.strip())!r} != {_short(str(self.value))!r}",
+        )
 
 
 @assertion("contains")
@@ -62,8 +70,9 @@ class IContains(Assertion):
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         low = ctx.output.lower()
         missing = [v for v in _values(self.value) if v.lower() not in low]
-        return self.result(not missing, f"missing (any case) {missing}" if missing
-                           else "all present")
+        return self.result(
+            not missing, f"missing (any case) {missing}" if missing else "all present"
+        )
 
 
 @assertion("not-contains")
@@ -99,8 +108,9 @@ class IsJson(Assertion):
         try:
             _, fenced = parse_json(ctx.output)
         except json.JSONDecodeError as exc:
-            return self.result(False, f"not JSON: {exc.msg} at line {exc.lineno} column "
-                               f"{exc.colno}")
+            return self.result(
+                False, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            )
         return self.result(True, "valid JSON" + (" (inside a code fence)" if fenced else ""))
 
 
@@ -128,8 +138,13 @@ class JsonSchema(Assertion):
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         schema = self.value if self.value is not None else ctx.output_schema
         if schema is None:
-            return AssertionResult(self.type, "error", None, None,
-                                   "no schema given and the prompt has no output_schema")
+            return AssertionResult(
+                self.type,
+                "error",
+                None,
+                None,
+                "no schema given and the prompt has no output_schema",
+            )
         try:
             data, _ = parse_json(ctx.output)
         except json.JSONDecodeError as exc:
@@ -150,7 +165,7 @@ def json_path(data: Any, path: str) -> list[Any]:
         m = _PATH_PART.match(rest)
         if not m:
             raise ValueError(f"unsupported JSONPath {path!r} at {rest!r}")
-        rest = rest[m.end():]
+        rest = rest[m.end() :]
         key, index = m.group(1) or m.group(3), m.group(2)
         nxt: list[Any] = []
         for node in nodes:
@@ -186,8 +201,9 @@ class JsonPath(Assertion):
         wildcard = "*" in self.path
         ok = all(v == self.value for v in found) if wildcard else found[0] == self.value
         got = found if wildcard else found[0]
-        return self.result(ok, f"{self.path} is {got!r}" + ("" if ok else
-                                                             f", expected {self.value!r}"))
+        return self.result(
+            ok, f"{self.path} is {got!r}" + ("" if ok else f", expected {self.value!r}")
+        )
 
 
 @assertion("max-length")
@@ -197,8 +213,9 @@ class MaxLength(Assertion):
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         n = len(ctx.output)
-        return self.result(n <= int(self.value), f"{n} characters (max {self.value})",
-                           threshold=float(self.value))
+        return self.result(
+            n <= int(self.value), f"{n} characters (max {self.value})", threshold=float(self.value)
+        )
 
 
 @assertion("latency")
@@ -210,8 +227,12 @@ class Latency(Assertion):
         if ctx.latency_ms is None:
             return AssertionResult(self.type, "error", None, self.threshold, "latency unknown")
         ok = ctx.latency_ms <= float(self.threshold)
-        return self.result(ok, f"{ctx.latency_ms:.0f} ms (max {self.threshold:.0f} ms)",
-                           score=ctx.latency_ms, threshold=float(self.threshold))
+        return self.result(
+            ok,
+            f"{ctx.latency_ms:.0f} ms (max {self.threshold:.0f} ms)",
+            score=ctx.latency_ms,
+            threshold=float(self.threshold),
+        )
 
 
 @assertion("cost")
@@ -221,13 +242,35 @@ class Cost(Assertion):
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         if ctx.cost_usd is None:
-            return AssertionResult(self.type, "error", None, self.threshold,
-                                   "cost unknown: the price table does not know this model")
+            return AssertionResult(
+                self.type,
+                "error",
+                None,
+                self.threshold,
+                "cost unknown: the price table does not know this model",
+            )
         ok = ctx.cost_usd <= float(self.threshold)
-        return self.result(ok, f"${ctx.cost_usd:.6f} per call (max ${self.threshold})",
-                           score=ctx.cost_usd, threshold=float(self.threshold))
+        return self.result(
+            ok,
+            f"${ctx.cost_usd:.6f} per call (max ${self.threshold})",
+            score=ctx.cost_usd,
+            threshold=float(self.threshold),
+        )
 
 
-__all__ = ["Contains", "Cost", "Equals", "IContains", "IsJson", "JsonPath", "JsonSchema",
-           "Latency", "MaxLength", "NotContains", "Regex", "json_path", "parse_json",
-           "schema_errors"]
+__all__ = [
+    "Contains",
+    "Cost",
+    "Equals",
+    "IContains",
+    "IsJson",
+    "JsonPath",
+    "JsonSchema",
+    "Latency",
+    "MaxLength",
+    "NotContains",
+    "Regex",
+    "json_path",
+    "parse_json",
+    "schema_errors",
+]

@@ -29,8 +29,9 @@ def load_deepeval() -> Any:
         os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "1")
         os.environ.setdefault("DEEPEVAL_DISABLE_DOTENV", "1")
         os.environ.setdefault("DEEPEVAL_UPDATE_WARNING_OPT_IN", "0")
-        os.environ.setdefault("DEEPEVAL_CACHE_FOLDER",
-                              tempfile.mkdtemp(prefix="promptrail-deepeval-"))
+        os.environ.setdefault(
+            "DEEPEVAL_CACHE_FOLDER", tempfile.mkdtemp(prefix="promptrail-deepeval-")
+        )
         os.environ.setdefault("DEEPEVAL_RESULTS_FOLDER", os.environ["DEEPEVAL_CACHE_FOLDER"])
         os.environ.setdefault("ERROR_REPORTING", "NO")
         import deepeval.metrics
@@ -89,33 +90,39 @@ class DeepEvalMetric(Assertion):
         de = load_deepeval()
         cls = getattr(de.metrics, self.metric, None)
         if cls is None:
-            return AssertionResult(self.type, "error", None, None,
-                                   f"deepeval has no metric {self.metric!r}")
+            return AssertionResult(
+                self.type, "error", None, None, f"deepeval has no metric {self.metric!r}"
+            )
         opts = {k: v for k, v in self.options.items() if k not in TEST_CASE_FIELDS}
         case_fields = {k: v for k, v in self.options.items() if k in TEST_CASE_FIELDS}
         if self.metric == "GEval":
             opts.setdefault("name", "GEval")
             params = opts.pop("evaluation_params", ["input", "actual_output"])
-            opts["evaluation_params"] = [getattr(de.test_case.SingleTurnParams, p.upper())
-                                         for p in params]
+            opts["evaluation_params"] = [
+                getattr(de.test_case.SingleTurnParams, p.upper()) for p in params
+            ]
         import inspect
 
         if "model" in inspect.signature(cls.__init__).parameters:
             if ctx.judge is None:
-                return AssertionResult(self.type, "error", None, None,
-                                       "an LLM-judged metric needs a judge model")
+                return AssertionResult(
+                    self.type, "error", None, None, "an LLM-judged metric needs a judge model"
+                )
             opts["model"] = judge_llm(ctx.judge)
             opts.setdefault("async_mode", True)
         if self.metric == "ExactMatchMetric" and "expected_output" not in case_fields:
-            return AssertionResult(self.type, "error", None, None,
-                                   "ExactMatchMetric needs expected_output")
+            return AssertionResult(
+                self.type, "error", None, None, "ExactMatchMetric needs expected_output"
+            )
         metric = cls(**opts)
-        test_case = de.test_case.LLMTestCase(input=ctx.input_text, actual_output=ctx.output,
-                                             **case_fields)
+        test_case = de.test_case.LLMTestCase(
+            input=ctx.input_text, actual_output=ctx.output, **case_fields
+        )
         await metric.a_measure(test_case, _show_indicator=False)
         score = float(metric.score) if metric.score is not None else None
         threshold = float(getattr(metric, "threshold", 0.5))
         ok = bool(metric.is_successful())
-        reason = str(getattr(metric, "reason", None) or
-                     f"score {score} {'>=' if ok else '<'} {threshold}")
+        reason = str(
+            getattr(metric, "reason", None) or f"score {score} {'>=' if ok else '<'} {threshold}"
+        )
         return AssertionResult(self.type, "passed" if ok else "failed", score, threshold, reason)

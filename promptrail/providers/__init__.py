@@ -17,5 +17,14 @@ from promptrail.providers.base import (
 from promptrail.providers.cache import ResponseCache
 from promptrail.providers.pricing import price
 
-__all__ = ["CacheMiss", "Failure", "ModelClient", "ModelRequest", "ModelResponse",
-           "ProviderError", "ResponseCache", "price", "provider_module"]
+__all__ = [
+    "CacheMiss",
+    "Failure",
+    "ModelClient",
+    "ModelRequest",
+    "ModelResponse",
+    "ProviderError",
+    "ResponseCache",
+    "price",
+    "provider_module",
+]

@@ -23,20 +23,22 @@ DEFAULT_MAX_TOKENS = 1024
 DROPPED = frozenset({"temperature", "top_p", "top_k"})
 
 
-def payload(model: str, messages: Iterable[Mapping[str, str]],
-            params: Mapping[str, Any]) -> dict[str, Any]:
+def payload(
+    model: str, messages: Iterable[Mapping[str, str]], params: Mapping[str, Any]
+) -> dict[str, Any]:
     """The messages.create request body."""
     messages = list(messages)
     body: dict[str, Any] = {"model": model, "max_tokens": DEFAULT_MAX_TOKENS}
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
     if system:
         body["system"] = system
-    body["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages
-                        if m["role"] != "system"]
+    body["messages"] = [
+        {"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"
+    ]
     for key, value in params.items():
         if value is None or key in DROPPED:
             continue
-        if key == "stop":            # OpenAI's name; a string or a list there
+        if key == "stop":  # OpenAI's name; a string or a list there
             body["stop_sequences"] = [value] if isinstance(value, str) else list(value)
         else:
             body[key] = value
@@ -45,8 +47,11 @@ def payload(model: str, messages: Iterable[Mapping[str, str]],
 
 def make_client(settings: Mapping[str, Any]) -> Any:
     if not (os.environ.get(KEY_ENV) or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
-        raise UsageError(f"{KEY_ENV} is not set: live calls need a key; use --cache replay "
-                         "to run on recorded responses", kind="credentials")
+        raise UsageError(
+            f"{KEY_ENV} is not set: live calls need a key; use --cache replay "
+            "to run on recorded responses",
+            kind="credentials",
+        )
     import anthropic
 
     return anthropic.AsyncAnthropic(max_retries=0, timeout=float(settings.get("timeout", 60)))
@@ -54,18 +59,28 @@ def make_client(settings: Mapping[str, Any]) -> Any:
 
 async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int], str]:
     create = client.messages.create
-    resp = await create(**sdk_kwargs(create, payload(request.model, request.messages,
-                                                      request.params)))
-    text = "".join(getattr(block, "text", "") or "" for block in resp.content
-                   if getattr(block, "type", "") == "text")
+    resp = await create(
+        **sdk_kwargs(create, payload(request.model, request.messages, request.params))
+    )
+    text = "".join(
+        getattr(block, "text", "") or ""
+        for block in resp.content
+        if getattr(block, "type", "") == "text"
+    )
     u = resp.usage
     read = int(getattr(u, "cache_read_input_tokens", 0) or 0)
     write = int(getattr(u, "cache_creation_input_tokens", 0) or 0)
     # Anthropic counts cache reads and writes apart from input_tokens; promptrail (like
     # genai-prices and OpenAI) counts all input, cached_tokens being part of it.
-    return text, {"input_tokens": int(u.input_tokens) + read + write,
-                  "output_tokens": int(u.output_tokens), "cached_tokens": read}, \
-        resp.model or request.model
+    return (
+        text,
+        {
+            "input_tokens": int(u.input_tokens) + read + write,
+            "output_tokens": int(u.output_tokens),
+            "cached_tokens": read,
+        },
+        resp.model or request.model,
+    )
 
 
 def classify(exc: Exception) -> Failure | None:

@@ -29,12 +29,18 @@ from promptrail.hashing import content_hash
 if TYPE_CHECKING:
     from promptrail.providers.cache import ResponseCache
 
-BUILTIN = {"openai": "promptrail.providers.openai",
-           "anthropic": "promptrail.providers.anthropic"}
-DEFAULTS: dict[str, dict[str, Any]] = {"openai": {"concurrency": 16},
-                                       "anthropic": {"concurrency": 8}}
-SETTINGS: dict[str, Any] = {"concurrency": 8, "timeout": 60.0, "max_attempts": 4,
-                            "backoff": 0.5, "max_backoff": 8.0}
+BUILTIN = {"openai": "promptrail.providers.openai", "anthropic": "promptrail.providers.anthropic"}
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "openai": {"concurrency": 16},
+    "anthropic": {"concurrency": 8},
+}
+SETTINGS: dict[str, Any] = {
+    "concurrency": 8,
+    "timeout": 60.0,
+    "max_attempts": 4,
+    "backoff": 0.5,
+    "max_backoff": 8.0,
+}
 MODES = ("off", "read-write", "replay")
 # Environment variables whose values are scrubbed from every error message.
 KEY_ENVS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
@@ -46,11 +52,15 @@ class ModelRequest:
     model: str
     messages: tuple[dict[str, str], ...]
     params: dict[str, Any] = field(default_factory=dict)
-    sample: int = 0          # which of a case's repeats: repeats are separate samples
+    sample: int = 0  # which of a case's repeats: repeats are separate samples
 
     def key(self) -> str:
-        body: dict[str, Any] = {"provider": self.provider, "model": self.model,
-                                "messages": list(self.messages), "params": self.params}
+        body: dict[str, Any] = {
+            "provider": self.provider,
+            "model": self.model,
+            "messages": list(self.messages),
+            "params": self.params,
+        }
         if self.sample:
             body["sample"] = self.sample
         return content_hash(body)
@@ -59,7 +69,7 @@ class ModelRequest:
 @dataclass
 class ModelResponse:
     text: str
-    input_tokens: int         # all input tokens, cached ones included (as genai-prices counts)
+    input_tokens: int  # all input tokens, cached ones included (as genai-prices counts)
     output_tokens: int
     cached_tokens: int
     latency_ms: float
@@ -67,14 +77,21 @@ class ModelResponse:
     price_source: str
     model: str
     cached: bool = False
-    attempts: int = 1         # HTTP attempts made; 0 when served from the cache
+    attempts: int = 1  # HTTP attempts made; 0 when served from the cache
 
 
 class ProviderError(OperationalError):
     """A provider call failed for good: retries spent, or an error not worth retrying."""
 
-    def __init__(self, message: str, kind: str = "provider", *, provider: str | None = None,
-                 status: int | None = None, attempts: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        kind: str = "provider",
+        *,
+        provider: str | None = None,
+        status: int | None = None,
+        attempts: int = 0,
+    ) -> None:
         super().__init__(message, kind=kind)
         self.provider, self.status, self.attempts = provider, status, attempts
 
@@ -89,8 +106,8 @@ class CacheMiss(OperationalError):
 class Failure:
     """What a provider module reports about a failed call, without the SDK's types."""
 
-    status: int | None            # HTTP status; None for connection errors and timeouts
-    retry_after: float | None     # seconds, from retry-after-ms / retry-after
+    status: int | None  # HTTP status; None for connection errors and timeouts
+    retry_after: float | None  # seconds, from retry-after-ms / retry-after
     message: str
     retryable: bool | None = None  # None: decide from the status
 
@@ -135,8 +152,9 @@ def _checked(provider: str, settings: Any) -> dict[str, Any]:
     if settings is None:
         return {}
     if not isinstance(settings, dict):
-        raise UsageError(f"providers.{provider}: expected a mapping of settings",
-                         file="promptrail.yaml")
+        raise UsageError(
+            f"providers.{provider}: expected a mapping of settings", file="promptrail.yaml"
+        )
     out: dict[str, Any] = {}
     for key, value in settings.items():
         if value is None:
@@ -148,23 +166,32 @@ def _checked(provider: str, settings: Any) -> dict[str, Any]:
                 if value < (1 if kind is int else 0):
                     raise ValueError
             except (TypeError, ValueError):
-                raise UsageError(f"providers.{provider}.{key}: expected a "
-                                 f"{'positive whole' if kind is int else 'non-negative'} number, "
-                                 f"got {value!r}", file="promptrail.yaml") from None
+                raise UsageError(
+                    f"providers.{provider}.{key}: expected a "
+                    f"{'positive whole' if kind is int else 'non-negative'} number, "
+                    f"got {value!r}",
+                    file="promptrail.yaml",
+                ) from None
         out[key] = value
     return out
 
 
 class ModelClient:
-    def __init__(self, providers: dict[str, dict[str, Any]] | None = None,
-                 cache: ResponseCache | None = None, mode: str = "read-write") -> None:
+    def __init__(
+        self,
+        providers: dict[str, dict[str, Any]] | None = None,
+        cache: ResponseCache | None = None,
+        mode: str = "read-write",
+    ) -> None:
         if mode not in MODES:
             raise UsageError(f"unknown cache mode {mode!r} (use one of: {', '.join(MODES)})")
         if mode == "replay" and cache is None:
             raise UsageError("cache mode replay needs a response cache")
         configured = {k: _checked(k, v) for k, v in (providers or {}).items()}
-        self.settings = {name: {**SETTINGS, **DEFAULTS.get(name, {}), **configured.get(name, {})}
-                         for name in set(DEFAULTS) | set(configured)}
+        self.settings = {
+            name: {**SETTINGS, **DEFAULTS.get(name, {}), **configured.get(name, {})}
+            for name in set(DEFAULTS) | set(configured)
+        }
         self.cache = cache if mode != "off" else None
         self.mode = mode
         self._clients: dict[str, Any] = {}
@@ -188,16 +215,32 @@ class ModelClient:
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 cached_tokens = int(hit.get("cached_tokens", 0))
-                cost, source = price(request.provider, request.model, hit["input_tokens"],
-                                     hit["output_tokens"], cached_tokens)
-                return ModelResponse(hit["text"], hit["input_tokens"], hit["output_tokens"],
-                                     cached_tokens, float(hit.get("latency_ms", 0.0)), cost,
-                                     source, hit.get("model") or request.model, cached=True,
-                                     attempts=0)
+                cost, source = price(
+                    request.provider,
+                    request.model,
+                    hit["input_tokens"],
+                    hit["output_tokens"],
+                    cached_tokens,
+                )
+                return ModelResponse(
+                    hit["text"],
+                    hit["input_tokens"],
+                    hit["output_tokens"],
+                    cached_tokens,
+                    float(hit.get("latency_ms", 0.0)),
+                    cost,
+                    source,
+                    hit.get("model") or request.model,
+                    cached=True,
+                    attempts=0,
+                )
         if self.mode == "replay":
-            raise CacheMiss(f"no recorded response for {request.provider}/{request.model} "
-                            f"request {key} and the cache mode is replay: record it with "
-                            "--cache read-write", key)
+            raise CacheMiss(
+                f"no recorded response for {request.provider}/{request.model} "
+                f"request {key} and the cache mode is replay: record it with "
+                "--cache read-write",
+                key,
+            )
         module = provider_module(request.provider)
         settings = self._settings(request.provider)
         sem = self._sems.get(request.provider)
@@ -206,16 +249,31 @@ class ModelClient:
         async with sem:
             text, usage, model, latency, attempts = await self._call(module, request, settings)
         cached_tokens = int(usage.get("cached_tokens", 0))
-        cost, source = price(request.provider, request.model, usage["input_tokens"],
-                             usage["output_tokens"], cached_tokens)
-        response = ModelResponse(text, usage["input_tokens"], usage["output_tokens"],
-                                 cached_tokens, latency, cost, source, model, attempts=attempts)
+        cost, source = price(
+            request.provider,
+            request.model,
+            usage["input_tokens"],
+            usage["output_tokens"],
+            cached_tokens,
+        )
+        response = ModelResponse(
+            text,
+            usage["input_tokens"],
+            usage["output_tokens"],
+            cached_tokens,
+            latency,
+            cost,
+            source,
+            model,
+            attempts=attempts,
+        )
         if self.cache is not None:
             self.cache.put(key, request, response)
         return response
 
-    async def _call(self, module: ModuleType, request: ModelRequest,
-                    settings: dict[str, Any]) -> tuple[str, dict[str, int], str, float, int]:
+    async def _call(
+        self, module: ModuleType, request: ModelRequest, settings: dict[str, Any]
+    ) -> tuple[str, dict[str, int], str, float, int]:
         client = self._clients.get(request.provider)
         if client is None:
             client = self._clients[request.provider] = module.make_client(settings)
@@ -239,21 +297,28 @@ class ModelClient:
             await asyncio.sleep(backoff_delay(attempt, settings, failure.retry_after))
 
     @staticmethod
-    def _error(request: ModelRequest, failure: Failure, attempts: int,
-               client: Any) -> ProviderError:
+    def _error(
+        request: ModelRequest, failure: Failure, attempts: int, client: Any
+    ) -> ProviderError:
         what = f"HTTP {failure.status}" if failure.status is not None else "no response"
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-        keys = tuple(str(v) for v in (getattr(client, "api_key", None),
-                                      getattr(client, "auth_token", None)) if v)
+        keys = tuple(
+            str(v)
+            for v in (getattr(client, "api_key", None), getattr(client, "auth_token", None))
+            if v
+        )
         detail = scrub(failure.message, keys)
         if failure.status in (401, 403):
             env = getattr(provider_module(request.provider), "KEY_ENV", "the API key")
-            msg = (f"authentication failed for {request.provider} ({what}) after {tries}: "
-                   f"check {env}: {detail}")
+            msg = (
+                f"authentication failed for {request.provider} ({what}) after {tries}: "
+                f"check {env}: {detail}"
+            )
         else:
             msg = f"{request.provider} {request.model}: {what} after {tries}: {detail}"
-        return ProviderError(msg, provider=request.provider, status=failure.status,
-                             attempts=attempts)
+        return ProviderError(
+            msg, provider=request.provider, status=failure.status, attempts=attempts
+        )
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

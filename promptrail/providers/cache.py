@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESPONSE_FIELDS = ("text", "input_tokens", "output_tokens", "cached_tokens", "latency_ms",
-                   "model")
+RESPONSE_FIELDS = ("text", "input_tokens", "output_tokens", "cached_tokens", "latency_ms", "model")
 
 
 class ResponseCache:
@@ -52,7 +51,7 @@ class ResponseCache:
                     row = loads(line)
                     entries[row["key"]] = row["response"]
                 except (ValueError, KeyError, TypeError):
-                    continue   # a torn line from a killed writer, or a blank one
+                    continue  # a torn line from a killed writer, or a blank one
         return entries
 
     def __len__(self) -> int:
@@ -66,15 +65,28 @@ class ResponseCache:
         return self._load().get(key)
 
     def put(self, key: str, request: Any, response: Any) -> None:
-        record = {"text": response.text, "input_tokens": int(response.input_tokens),
-                  "output_tokens": int(response.output_tokens),
-                  "cached_tokens": int(response.cached_tokens),
-                  "latency_ms": round(float(response.latency_ms), 1),
-                  "model": response.model}
-        line = json.dumps({"key": key, "provider": request.provider, "model": request.model,
-                           "response": record,
-                           "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")},
-                          ensure_ascii=False, sort_keys=True) + "\n"
+        record = {
+            "text": response.text,
+            "input_tokens": int(response.input_tokens),
+            "output_tokens": int(response.output_tokens),
+            "cached_tokens": int(response.cached_tokens),
+            "latency_ms": round(float(response.latency_ms), 1),
+            "model": response.model,
+        }
+        line = (
+            json.dumps(
+                {
+                    "key": key,
+                    "provider": request.provider,
+                    "model": request.model,
+                    "response": record,
+                    "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+                ensure_ascii=False,
+                sort_keys=True,
+            )
+            + "\n"
+        )
         entries = self._load()
         with self._lock:
             entries[key] = record
@@ -84,6 +96,6 @@ class ResponseCache:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 data = line.encode("utf-8")
                 while data:
-                    data = data[os.write(fd, data):]
+                    data = data[os.write(fd, data) :]
             finally:
-                os.close(fd)   # releases the lock
+                os.close(fd)  # releases the lock

@@ -17,20 +17,25 @@ from promptrail.providers.base import Failure, ModelRequest
 KEY_ENV = "OPENAI_API_KEY"
 
 
-def payload(model: str, messages: Iterable[Mapping[str, str]],
-            params: Mapping[str, Any]) -> dict[str, Any]:
+def payload(
+    model: str, messages: Iterable[Mapping[str, str]], params: Mapping[str, Any]
+) -> dict[str, Any]:
     """The chat.completions request body."""
-    body: dict[str, Any] = {"model": model,
-                            "messages": [{"role": m["role"], "content": m["content"]}
-                                         for m in messages]}
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+    }
     body.update({k: v for k, v in params.items() if v is not None})
     return body
 
 
 def make_client(settings: Mapping[str, Any]) -> Any:
     if not os.environ.get(KEY_ENV):
-        raise UsageError(f"{KEY_ENV} is not set: live calls need a key; use --cache replay "
-                         "to run on recorded responses", kind="credentials")
+        raise UsageError(
+            f"{KEY_ENV} is not set: live calls need a key; use --cache replay "
+            "to run on recorded responses",
+            kind="credentials",
+        )
     import openai
 
     return openai.AsyncOpenAI(max_retries=0, timeout=float(settings.get("timeout", 60)))
@@ -42,16 +47,23 @@ async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int],
     # quarter of the eval stage's CPU when a suite runs thousands of cases.
     from openai.types.chat import ChatCompletion
 
-    resp = await client.post("/chat/completions", cast_to=ChatCompletion,
-                             body=payload(request.model, request.messages, request.params))
+    resp = await client.post(
+        "/chat/completions",
+        cast_to=ChatCompletion,
+        body=payload(request.model, request.messages, request.params),
+    )
     usage = resp.usage
     details = getattr(usage, "prompt_tokens_details", None)
     text = resp.choices[0].message.content if resp.choices else None
-    return text or "", {
-        "input_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
-        "output_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
-        "cached_tokens": int(getattr(details, "cached_tokens", 0) or 0),
-    }, resp.model or request.model
+    return (
+        text or "",
+        {
+            "input_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+            "output_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+            "cached_tokens": int(getattr(details, "cached_tokens", 0) or 0),
+        },
+        resp.model or request.model,
+    )
 
 
 def sdk_kwargs(method: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -69,8 +81,12 @@ def sdk_kwargs(method: Any, body: dict[str, Any]) -> dict[str, Any]:
 def _parameters(func: Any) -> frozenset[str]:
     import inspect
 
-    return frozenset(inspect.signature(func).parameters) - {"extra_body", "extra_headers",
-                                                           "extra_query", "timeout"}
+    return frozenset(inspect.signature(func).parameters) - {
+        "extra_body",
+        "extra_headers",
+        "extra_query",
+        "timeout",
+    }
 
 
 def classify(exc: Exception) -> Failure | None:
@@ -83,9 +99,9 @@ def classify_sdk(exc: Exception, sdk: Any) -> Failure | None:
     """Shared by both SDKs: they are generated from the same template."""
     if isinstance(exc, sdk.APIStatusError):
         return Failure(exc.status_code, retry_after(exc.response.headers), error_message(exc))
-    if isinstance(exc, sdk.APIConnectionError):      # APITimeoutError is one of these
+    if isinstance(exc, sdk.APIConnectionError):  # APITimeoutError is one of these
         return Failure(None, None, type(exc).__name__)
-    if isinstance(exc, sdk.APIError):                # e.g. a response that does not parse
+    if isinstance(exc, sdk.APIError):  # e.g. a response that does not parse
         return Failure(None, None, f"{type(exc).__name__}: {exc}", retryable=False)
     return None
 

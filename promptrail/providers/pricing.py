@@ -16,8 +16,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-_PROBE = 1000           # tokens: below any tier threshold
-_FAR = 1_000_000        # tokens: above every tier threshold
+_PROBE = 1000  # tokens: below any tier threshold
+_FAR = 1_000_000  # tokens: above every tier threshold
 
 
 @lru_cache(maxsize=1)
@@ -40,20 +40,24 @@ def _rates(provider: str, model: str) -> tuple[float, float, float] | None | boo
         inp = _calc(provider, model, input_tokens=_PROBE)
         out = _calc(provider, model, output_tokens=_PROBE)
         read = _calc(provider, model, input_tokens=_PROBE, cache_read_tokens=_PROBE)
-        far = (_calc(provider, model, input_tokens=_FAR), _calc(provider, model,
-               output_tokens=_FAR), _calc(provider, model, input_tokens=_FAR,
-                                          cache_read_tokens=_FAR))
+        far = (
+            _calc(provider, model, input_tokens=_FAR),
+            _calc(provider, model, output_tokens=_FAR),
+            _calc(provider, model, input_tokens=_FAR, cache_read_tokens=_FAR),
+        )
     except LookupError:
         return None
     scale = _FAR / _PROBE
-    if any(abs(f - p * scale) > 1e-9 * max(1.0, f) for f, p in zip(far, (inp, out, read),
-                                                                    strict=True)):
+    if any(
+        abs(f - p * scale) > 1e-9 * max(1.0, f) for f, p in zip(far, (inp, out, read), strict=True)
+    ):
         return False
     return inp / _PROBE, out / _PROBE, read / _PROBE
 
 
-def price(provider: str, model: str, input_tokens: int, output_tokens: int,
-          cached_tokens: int = 0) -> tuple[float | None, str]:
+def price(
+    provider: str, model: str, input_tokens: int, output_tokens: int, cached_tokens: int = 0
+) -> tuple[float | None, str]:
     """(USD or None when the table does not know the model, the table's name and version)."""
     rates: Any = _rates(provider, model)
     if rates is None:

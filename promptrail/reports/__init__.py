@@ -19,8 +19,13 @@ from typing import Any
 from promptrail.fsutil import write_atomic
 from promptrail.reports.model import build
 
-FORMATS = {"json": "run.json", "md": "report.md", "html": "report.html", "junit": "junit.xml",
-           "sarif": "lint.sarif"}
+FORMATS = {
+    "json": "run.json",
+    "md": "report.md",
+    "html": "report.html",
+    "junit": "junit.xml",
+    "sarif": "lint.sarif",
+}
 
 
 def render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> str:
@@ -36,8 +41,7 @@ def render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> str
         return sarif(report)
     from promptrail.reports.templating import render_template
 
-    return render_template({"md": "comment.md.j2", "html": "report.html.j2"}[fmt], report,
-                           ws_root)
+    return render_template({"md": "comment.md.j2", "html": "report.html.j2"}[fmt], report, ws_root)
 
 
 def write_run_reports(ws: Any, store: Any, run_id: str, result: dict[str, Any]) -> dict[str, str]:

@@ -15,29 +15,48 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def build(store: Any, run_id: str, root: Path | None = None,
-          result: dict[str, Any] | None = None) -> dict[str, Any]:
+def build(
+    store: Any, run_id: str, root: Path | None = None, result: dict[str, Any] | None = None
+) -> dict[str, Any]:
     runs = store.query_dicts("SELECT * FROM runs WHERE run_id = ?", [run_id])
     if not runs:
         raise UsageError(f"no run {run_id!r} in the store")
     run = runs[0]
-    gate_rows = store.query_dicts("SELECT * FROM gate_results WHERE run_id = ? "
-                                  "ORDER BY prompt, started_at", [run_id])
+    gate_rows = store.query_dicts(
+        "SELECT * FROM gate_results WHERE run_id = ? ORDER BY prompt, started_at", [run_id]
+    )
     cases = store.query_dicts(
         "SELECT prompt, version, case_id, repeat, vars, passed, error, output, latency_ms, "
         "cost_usd, assertions FROM case_results WHERE run_id = ? AND role = 'candidate' "
-        "ORDER BY prompt, case_id, repeat", [run_id])
+        "ORDER BY prompt, case_id, repeat",
+        [run_id],
+    )
     for c in cases:
         c["assertions"], c["vars"] = _json(c["assertions"]) or [], _json(c["vars"]) or {}
     by_prompt: dict[str, dict[str, Any]] = {}
     for g in gate_rows:
-        p = by_prompt.setdefault(g["prompt"], {
-            "name": g["prompt"], "version": g["version"], "content_hash": g["content_hash"],
-            "gates": [], "lint_findings": [], "baseline": None, "cost_1k": None,
-            "baseline_cost_1k": None})
+        p = by_prompt.setdefault(
+            g["prompt"],
+            {
+                "name": g["prompt"],
+                "version": g["version"],
+                "content_hash": g["content_hash"],
+                "gates": [],
+                "lint_findings": [],
+                "baseline": None,
+                "cost_1k": None,
+                "baseline_cost_1k": None,
+            },
+        )
         details = _json(g["details"]) or {}
-        gate = {"gate": g["gate"], "status": g["status"], "score": g["score"],
-                "threshold": g["threshold"], "summary": g["summary"], "baseline_score": None}
+        gate = {
+            "gate": g["gate"],
+            "status": g["status"],
+            "score": g["score"],
+            "threshold": g["threshold"],
+            "summary": g["summary"],
+            "baseline_score": None,
+        }
         if g["gate"] == "regression" and details.get("baseline"):
             p["baseline"] = details["baseline"]
             gate["baseline_score"] = details["baseline"].get("pass_rate")
@@ -54,29 +73,47 @@ def build(store: Any, run_id: str, root: Path | None = None,
     prompts = []
     for name, p in by_prompt.items():
         statuses = [g["status"] for g in p["gates"]]
-        p["status"] = "error" if "error" in statuses else (
-            "failed" if "failed" in statuses else "passed")
+        p["status"] = (
+            "error" if "error" in statuses else ("failed" if "failed" in statuses else "passed")
+        )
         p["failing"] = [c for c in cases if c["prompt"] == name and not c["passed"]]
         p["cases"] = [c for c in cases if c["prompt"] == name]
         p.update(_change(store, name, p))
         p["history"] = _history(store, name)
         prompts.append(p)
     summary = result or {
-        "run_id": run_id, "status": run["status"], "env": run["env"], "mode": run["mode"],
+        "run_id": run_id,
+        "status": run["status"],
+        "env": run["env"],
+        "mode": run["mode"],
         "cache_mode": run["cache_mode"],
-        "prompts": [{k: p[k] for k in ("name", "version", "content_hash", "status")} |
-                    {"gates": [{k: g[k] for k in ("gate", "status", "score", "threshold",
-                                                  "summary")} for g in p["gates"]]}
-                    for p in prompts]}
-    return {"run": summary, "run_row": run, "prompts": prompts, "cases": cases,
-            "root": str(root) if root else None}
+        "prompts": [
+            {k: p[k] for k in ("name", "version", "content_hash", "status")}
+            | {
+                "gates": [
+                    {k: g[k] for k in ("gate", "status", "score", "threshold", "summary")}
+                    for g in p["gates"]
+                ]
+            }
+            for p in prompts
+        ],
+    }
+    return {
+        "run": summary,
+        "run_row": run,
+        "prompts": prompts,
+        "cases": cases,
+        "root": str(root) if root else None,
+    }
 
 
 def _resolved(store: Any, name: str, content_hash: str) -> Any:
     from promptrail.resolve import ResolvedPrompt
 
-    rows = store.query("SELECT resolved FROM prompt_versions WHERE name = ? AND "
-                       "content_hash = ?", [name, content_hash])[1]
+    rows = store.query(
+        "SELECT resolved FROM prompt_versions WHERE name = ? AND content_hash = ?",
+        [name, content_hash],
+    )[1]
     return ResolvedPrompt.from_dict(_json(rows[0][0])) if rows else None
 
 
@@ -87,18 +124,33 @@ def _change(store: Any, name: str, p: dict[str, Any]) -> dict[str, Any]:
 
     base = p.get("baseline")
     if not base:
-        return {"bump": None, "version_bump": None, "bump_ok": None, "rendered_diff": "",
-                "from_version": None}
+        return {
+            "bump": None,
+            "version_bump": None,
+            "bump_ok": None,
+            "rendered_diff": "",
+            "from_version": None,
+        }
     old = _resolved(store, name, base["content_hash"])
     new = _resolved(store, name, p["content_hash"])
     if old is None or new is None:
-        return {"bump": None, "version_bump": None, "bump_ok": None, "rendered_diff": "",
-                "from_version": base.get("version")}
+        return {
+            "bump": None,
+            "version_bump": None,
+            "bump_ok": None,
+            "rendered_diff": "",
+            "from_version": base.get("version"),
+        }
     diff = compare(old, new)
     made = semver.bump_between(old.version, new.version)
-    return {"bump": diff["bump"], "version_bump": made, "from_version": old.version,
-            "bump_ok": semver.BUMPS.index(made) >= semver.BUMPS.index(diff["bump"]),
-            "rendered_diff": diff["rendered_diff"], "changes": diff["changes"]}
+    return {
+        "bump": diff["bump"],
+        "version_bump": made,
+        "from_version": old.version,
+        "bump_ok": semver.BUMPS.index(made) >= semver.BUMPS.index(diff["bump"]),
+        "rendered_diff": diff["rendered_diff"],
+        "changes": diff["changes"],
+    }
 
 
 def _history(store: Any, name: str) -> list[dict[str, Any]]:
@@ -106,4 +158,6 @@ def _history(store: Any, name: str) -> list[dict[str, Any]]:
     return store.query_dicts(
         "SELECT version, min(started_at) AS first_run, avg(pass_rate) AS pass_rate, "
         "avg(usd_per_call) * 1000 AS usd_per_1k FROM pass_rates WHERE prompt = ? "
-        "GROUP BY version ORDER BY first_run", [name])
+        "GROUP BY version ORDER BY first_run",
+        [name],
+    )

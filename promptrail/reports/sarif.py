@@ -15,25 +15,38 @@ def sarif(report: dict[str, Any]) -> str:
     rules = sorted({f["rule"] for f in findings})
     results = []
     for f in findings:
-        location: dict[str, Any] = {"physicalLocation": {
-            "artifactLocation": {"uri": f["file"], "uriBaseId": "%SRCROOT%"}}}
+        location: dict[str, Any] = {
+            "physicalLocation": {"artifactLocation": {"uri": f["file"], "uriBaseId": "%SRCROOT%"}}
+        }
         if f.get("line"):
             location["physicalLocation"]["region"] = {"startLine": int(f["line"])}
-        results.append({"ruleId": f["rule"], "ruleIndex": rules.index(f["rule"]),
-                        "level": LEVELS.get(f["severity"], "note"),
-                        "message": {"text": f"{f['message']} (fix: {f['hint']})"},
-                        "locations": [location]})
+        results.append(
+            {
+                "ruleId": f["rule"],
+                "ruleIndex": rules.index(f["rule"]),
+                "level": LEVELS.get(f["severity"], "note"),
+                "message": {"text": f"{f['message']} (fix: {f['hint']})"},
+                "locations": [location],
+            }
+        )
     doc = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "promptrail", "version": __version__,
-                "informationUri": "https://github.com/promptrail/promptrail",
-                "rules": [{"id": r, "name": r, "shortDescription": {"text": r}} for r in rules],
-            }},
-            "automationDetails": {"id": f"promptrail/{report['run']['run_id']}"},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "promptrail",
+                        "version": __version__,
+                        "informationUri": "https://github.com/promptrail/promptrail",
+                        "rules": [
+                            {"id": r, "name": r, "shortDescription": {"text": r}} for r in rules
+                        ],
+                    }
+                },
+                "automationDetails": {"id": f"promptrail/{report['run']['run_id']}"},
+                "results": results,
+            }
+        ],
     }
     return json.dumps(doc, indent=2) + "\n"

@@ -6,8 +6,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-COMMENT_LIMIT = 65_536          # GitHub's limit on a comment body
-COMMENT_BUDGET = 60_000         # stay well under it
+COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body
+COMMENT_BUDGET = 60_000  # stay well under it
 ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️", "skipped": "⏭️"}
 
 
@@ -17,11 +17,21 @@ def _env(ws_root: Path | None) -> Any:
 
     loaders: list[Any] = [FileSystemLoader(str(ws_root / "reports"))] if ws_root else []
     loaders.append(PackageLoader("promptrail.reports", "templates"))
-    env = SandboxedEnvironment(loader=ChoiceLoader(loaders),
-                               autoescape=select_autoescape(["html", "html.j2"]),
-                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(num=_num, icon=lambda s: ICONS.get(s, ""), cell=_cell, usd=_usd,
-                       pct=_pct, short=lambda h: (h or "")[:19])
+    env = SandboxedEnvironment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(["html", "html.j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        num=_num,
+        icon=lambda s: ICONS.get(s, ""),
+        cell=_cell,
+        usd=_usd,
+        pct=_pct,
+        short=lambda h: (h or "")[:19],
+    )
     env.globals.update(svg_line=svg_line)
     return env
 
@@ -58,21 +68,32 @@ def render_template(name: str, report: dict[str, Any], ws_root: Path | None = No
         text = str(template.render(**report, compact=compact))
         if len(text) <= COMMENT_BUDGET:
             return text
-    pointer = (f"\n\n… truncated to fit a comment; the full report is "
-               f"`reports/out/{report['run']['run_id']}/report.html`\n")
+    pointer = (
+        f"\n\n… truncated to fit a comment; the full report is "
+        f"`reports/out/{report['run']['run_id']}/report.html`\n"
+    )
     return text[: COMMENT_BUDGET - len(pointer)] + pointer
 
 
-def svg_line(rows: list[dict[str, Any]], x: str, y: str, title: str, fmt: str = "pct",
-             width: int = 360, height: int = 160) -> str:
+def svg_line(
+    rows: list[dict[str, Any]],
+    x: str,
+    y: str,
+    title: str,
+    fmt: str = "pct",
+    width: int = 360,
+    height: int = 160,
+) -> str:
     """A small self-contained line chart (no scripts, no network) of ``y`` per ``x``."""
     values = [(str(r[x]), float(r[y])) for r in rows if r.get(y) is not None]
     pad_l, pad_b, pad_t, pad_r = 48, 28, 22, 12
     w, h = width - pad_l - pad_r, height - pad_b - pad_t
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{width}" '
-           f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{escape(title)}">',
-           f'<text x="{pad_l}" y="14" class="title">{escape(title)}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}">',
+        f'<text x="{pad_l}" y="14" class="title">{escape(title)}</text>',
+    ]
     if not values:
         out.append(f'<text x="{pad_l}" y="{pad_t + h / 2}">no data yet</text></svg>')
         return "".join(out)
@@ -86,19 +107,23 @@ def svg_line(rows: list[dict[str, Any]], x: str, y: str, title: str, fmt: str = 
     def label(v: float) -> str:
         return f"{v:.0%}" if fmt == "pct" else f"${v:.3g}"
 
-    out.append(f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" '
-               'class="axis"/>')
+    out.append(
+        f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" class="axis"/>'
+    )
     out.append(f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + h}" class="axis"/>')
-    out.append(f'<text x="4" y="{pad_t + 4}">{label(top)}</text>'
-               f'<text x="4" y="{pad_t + h}">{label(0)}</text>')
-    pts = " ".join(f"{px:.1f},{py:.1f}" for px, py in (xy(i, v) for i, (_, v) in
-                                                       enumerate(values)))
+    out.append(
+        f'<text x="4" y="{pad_t + 4}">{label(top)}</text>'
+        f'<text x="4" y="{pad_t + h}">{label(0)}</text>'
+    )
+    pts = " ".join(f"{px:.1f},{py:.1f}" for px, py in (xy(i, v) for i, (_, v) in enumerate(values)))
     out.append(f'<polyline points="{pts}" class="series"/>')
     for i, (name, v) in enumerate(values):
         px, py = xy(i, v)
-        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" class="point">'
-                   f'<title>{escape(name)}: {label(v)}</title></circle>'
-                   f'<text x="{px:.1f}" y="{pad_t + h + 16}" text-anchor="middle">'
-                   f'{escape(name)}</text>')
+        out.append(
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" class="point">'
+            f"<title>{escape(name)}: {label(v)}</title></circle>"
+            f'<text x="{px:.1f}" y="{pad_t + h + 16}" text-anchor="middle">'
+            f"{escape(name)}</text>"
+        )
     out.append("</svg>")
     return "".join(out)

@@ -29,8 +29,15 @@ from promptrail.errors import OperationalError
 from promptrail.secrets import candidate_pattern, redact, secret_values
 from promptrail.store.migrations import TABLES, column_types, migrate
 
-__all__ = ["GENESIS", "Store", "audit_hash", "mark_incomplete_runs", "micros", "open_store",
-           "redact"]
+__all__ = [
+    "GENESIS",
+    "Store",
+    "audit_hash",
+    "mark_incomplete_runs",
+    "micros",
+    "open_store",
+    "redact",
+]
 
 # Statement types ``query`` runs; anything else goes through ``execute`` or ``write``.
 READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
@@ -54,8 +61,11 @@ class Store:
     def __init__(self, path: str | Path, lock_timeout: float | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock_timeout = (float(os.environ.get("PROMPTRAIL_STORE_WAIT", "60"))
-                             if lock_timeout is None else lock_timeout)
+        self.lock_timeout = (
+            float(os.environ.get("PROMPTRAIL_STORE_WAIT", "60"))
+            if lock_timeout is None
+            else lock_timeout
+        )
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -72,17 +82,22 @@ class Store:
             except duckdb.IOException as exc:
                 left = deadline - time.monotonic()
                 if not _is_lock_error(exc):
-                    raise OperationalError(f"cannot open the store {self.path}: {exc}",
-                                           file=self.path, kind="store") from None
+                    raise OperationalError(
+                        f"cannot open the store {self.path}: {exc}", file=self.path, kind="store"
+                    ) from None
                 if left <= 0:
                     raise OperationalError(
                         f"the store {self.path} stayed locked by another process for "
-                        f"{self.lock_timeout:g} s: {exc}", file=self.path, kind="store") from None
+                        f"{self.lock_timeout:g} s: {exc}",
+                        file=self.path,
+                        kind="store",
+                    ) from None
                 time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
                 delay = min(delay * 2, 0.5)
             except duckdb.Error as exc:
-                raise OperationalError(f"cannot open the store {self.path}: {exc}",
-                                       file=self.path, kind="store") from None
+                raise OperationalError(
+                    f"cannot open the store {self.path}: {exc}", file=self.path, kind="store"
+                ) from None
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
@@ -108,7 +123,7 @@ class Store:
             try:
                 yield con
             except BaseException:
-                with suppress(Exception):      # the transaction may have aborted already
+                with suppress(Exception):  # the transaction may have aborted already
                     con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
@@ -154,8 +169,9 @@ class Store:
         else:
             _insert(con, tables)
 
-    def append_audit(self, event: str, actor: str, subject: str, payload: dict[str, Any],
-                     con: Any = None) -> dict[str, Any]:
+    def append_audit(
+        self, event: str, actor: str, subject: str, payload: dict[str, Any], con: Any = None
+    ) -> dict[str, Any]:
         """Append one hash-chained audit row, in ``con``'s transaction when given."""
         if con is None:
             with self.transaction() as own:
@@ -177,12 +193,17 @@ def mark_incomplete_runs(store: Store) -> list[str]:
 
 
 def _mark_incomplete(con: Any) -> list[str]:
-    rows = con.execute("SELECT run_id, pid, epoch(started_at) FROM runs "
-                       "WHERE status = 'running' AND host = ?", [socket.gethostname()]).fetchall()
+    rows = con.execute(
+        "SELECT run_id, pid, epoch(started_at) FROM runs WHERE status = 'running' AND host = ?",
+        [socket.gethostname()],
+    ).fetchall()
     dead = [run_id for run_id, pid, started in rows if not _alive(pid, started)]
     for run_id in dead:
-        con.execute("UPDATE runs SET status = 'incomplete', finished_at = coalesce("
-                    "finished_at, now()) WHERE run_id = ?", [run_id])
+        con.execute(
+            "UPDATE runs SET status = 'incomplete', finished_at = coalesce("
+            "finished_at, now()) WHERE run_id = ?",
+            [run_id],
+        )
     return dead
 
 
@@ -199,16 +220,19 @@ def _alive(pid: int | None, started: float | None) -> bool:
         pass
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if fields[0] in ("Z", "X"):
             return False
         if started is not None:
-            boot = next(float(line.split()[1]) for line in
-                        Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+            boot = next(
+                float(line.split()[1])
+                for line in Path("/proc/stat").read_text().splitlines()
+                if line.startswith("btime")
+            )
             began = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-            return began <= started + 2          # clock-tick and btime rounding
+            return began <= started + 2  # clock-tick and btime rounding
     except (OSError, ValueError, IndexError, StopIteration):
-        pass                                    # no /proc (macOS): trust kill(0)
+        pass  # no /proc (macOS): trust kill(0)
     return True
 
 
@@ -219,19 +243,21 @@ def check_read_only(con: Any, sql: str) -> None:
     if not kinds <= READ_STATEMENTS:
         raise duckdb.InvalidInputException(
             f"the store is read-only here ({', '.join(sorted(kinds - READ_STATEMENTS))} "
-            "statements are not run by queries)")
+            "statements are not run by queries)"
+        )
 
 
 def _insert(con: Any, tables: dict[str, Any]) -> None:
     for table, tbl in tables.items():
         view = f"_batch_{table}"
         con.register(view, tbl)
-        if table == "prompt_versions":   # insert-if-absent on the unique index
-            con.execute(f"INSERT INTO prompt_versions BY NAME SELECT * FROM {view} "
-                        "ON CONFLICT DO NOTHING")
+        if table == "prompt_versions":  # insert-if-absent on the unique index
+            con.execute(
+                f"INSERT INTO prompt_versions BY NAME SELECT * FROM {view} ON CONFLICT DO NOTHING"
+            )
         else:
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
-        con.unregister(view)   # left registered on an error: the connection is closed anyway
+        con.unregister(view)  # left registered on an error: the connection is closed anyway
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False).encode
@@ -249,7 +275,7 @@ def _json(value: Any) -> str | None:
             pass
     try:
         return _ENCODE(value)
-    except ValueError:                          # NaN or infinity: JSON has no such number
+    except ValueError:  # NaN or infinity: JSON has no such number
         return _ENCODE(_finite(value))
 
 
@@ -281,9 +307,15 @@ def _arrow(table: str, rows: list[dict[str, Any]], secrets: list[str]) -> Any:
     named = {k for r in rows for k in r}
     if unknown := named - set(types):
         raise ValueError(f"unknown columns for {table}: {sorted(unknown)}")
-    arrow_types = {"VARCHAR": pa.string(), "JSON": pa.string(), "DOUBLE": pa.float64(),
-                   "INTEGER": pa.int32(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_(),
-                   "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
+    arrow_types = {
+        "VARCHAR": pa.string(),
+        "JSON": pa.string(),
+        "DOUBLE": pa.float64(),
+        "INTEGER": pa.int32(),
+        "BIGINT": pa.int64(),
+        "BOOLEAN": pa.bool_(),
+        "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+    }
     pattern = candidate_pattern(secrets)
     columns, fields = [], []
     for col, kind in TABLES[table]:
@@ -303,8 +335,11 @@ def _arrow(table: str, rows: list[dict[str, Any]], secrets: list[str]) -> Any:
             hits = pc.match_substring_regex(array, pattern).fill_null(False)
             if pc.any(hits).as_py():
                 for i in pc.indices_nonzero(hits).to_pylist():
-                    values[i] = (_json(redact(json.loads(values[i]), secrets)) if kind == "JSON"
-                                 else redact(values[i], secrets))
+                    values[i] = (
+                        _json(redact(json.loads(values[i]), secrets))
+                        if kind == "JSON"
+                        else redact(values[i], secrets)
+                    )
                 array = pa.array(values, type=arrow_types[kind])
         columns.append(array)
         fields.append(pa.field(col, arrow_types[kind]))

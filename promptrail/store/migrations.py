@@ -14,57 +14,120 @@ from typing import Any
 # typed from. tests/test_store.py asserts a blank database migrates to exactly this.
 TABLES: dict[str, list[tuple[str, str]]] = {
     "runs": [
-        ("run_id", "VARCHAR"), ("kind", "VARCHAR"), ("status", "VARCHAR"), ("env", "VARCHAR"),
-        ("actor", "VARCHAR"), ("started_at", "TIMESTAMPTZ"), ("finished_at", "TIMESTAMPTZ"),
-        ("mode", "VARCHAR"), ("cache_mode", "VARCHAR"), ("git_commit", "VARCHAR"),
-        ("git_dirty", "BOOLEAN"), ("args", "JSON"), ("host", "VARCHAR"), ("pid", "INTEGER"),
+        ("run_id", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("status", "VARCHAR"),
+        ("env", "VARCHAR"),
+        ("actor", "VARCHAR"),
+        ("started_at", "TIMESTAMPTZ"),
+        ("finished_at", "TIMESTAMPTZ"),
+        ("mode", "VARCHAR"),
+        ("cache_mode", "VARCHAR"),
+        ("git_commit", "VARCHAR"),
+        ("git_dirty", "BOOLEAN"),
+        ("args", "JSON"),
+        ("host", "VARCHAR"),
+        ("pid", "INTEGER"),
         ("promptrail_version", "VARCHAR"),
     ],
     "gate_results": [
-        ("run_id", "VARCHAR"), ("prompt", "VARCHAR"), ("version", "VARCHAR"),
-        ("content_hash", "VARCHAR"), ("gate", "VARCHAR"), ("status", "VARCHAR"),
-        ("score", "DOUBLE"), ("threshold", "DOUBLE"), ("summary", "VARCHAR"),
-        ("details", "JSON"), ("started_at", "TIMESTAMPTZ"), ("finished_at", "TIMESTAMPTZ"),
+        ("run_id", "VARCHAR"),
+        ("prompt", "VARCHAR"),
+        ("version", "VARCHAR"),
+        ("content_hash", "VARCHAR"),
+        ("gate", "VARCHAR"),
+        ("status", "VARCHAR"),
+        ("score", "DOUBLE"),
+        ("threshold", "DOUBLE"),
+        ("summary", "VARCHAR"),
+        ("details", "JSON"),
+        ("started_at", "TIMESTAMPTZ"),
+        ("finished_at", "TIMESTAMPTZ"),
     ],
     "case_results": [
-        ("run_id", "VARCHAR"), ("prompt", "VARCHAR"), ("version", "VARCHAR"),
-        ("content_hash", "VARCHAR"), ("role", "VARCHAR"), ("case_id", "VARCHAR"),
-        ("repeat", "INTEGER"), ("vars", "JSON"), ("output", "VARCHAR"), ("passed", "BOOLEAN"),
-        ("error", "VARCHAR"), ("latency_ms", "DOUBLE"), ("input_tokens", "INTEGER"),
-        ("output_tokens", "INTEGER"), ("cached_tokens", "INTEGER"), ("cost_usd", "DOUBLE"),
-        ("price_source", "VARCHAR"), ("cached", "BOOLEAN"), ("attempts", "INTEGER"),
-        ("assertions", "JSON"), ("created_at", "TIMESTAMPTZ"),
+        ("run_id", "VARCHAR"),
+        ("prompt", "VARCHAR"),
+        ("version", "VARCHAR"),
+        ("content_hash", "VARCHAR"),
+        ("role", "VARCHAR"),
+        ("case_id", "VARCHAR"),
+        ("repeat", "INTEGER"),
+        ("vars", "JSON"),
+        ("output", "VARCHAR"),
+        ("passed", "BOOLEAN"),
+        ("error", "VARCHAR"),
+        ("latency_ms", "DOUBLE"),
+        ("input_tokens", "INTEGER"),
+        ("output_tokens", "INTEGER"),
+        ("cached_tokens", "INTEGER"),
+        ("cost_usd", "DOUBLE"),
+        ("price_source", "VARCHAR"),
+        ("cached", "BOOLEAN"),
+        ("attempts", "INTEGER"),
+        ("assertions", "JSON"),
+        ("created_at", "TIMESTAMPTZ"),
     ],
     "scores": [
-        ("run_id", "VARCHAR"), ("prompt", "VARCHAR"), ("version", "VARCHAR"),
-        ("content_hash", "VARCHAR"), ("role", "VARCHAR"), ("case_id", "VARCHAR"),
-        ("repeat", "INTEGER"), ("metric", "VARCHAR"), ("score", "DOUBLE"),
-        ("passed", "BOOLEAN"), ("threshold", "DOUBLE"), ("reason", "VARCHAR"),
+        ("run_id", "VARCHAR"),
+        ("prompt", "VARCHAR"),
+        ("version", "VARCHAR"),
+        ("content_hash", "VARCHAR"),
+        ("role", "VARCHAR"),
+        ("case_id", "VARCHAR"),
+        ("repeat", "INTEGER"),
+        ("metric", "VARCHAR"),
+        ("score", "DOUBLE"),
+        ("passed", "BOOLEAN"),
+        ("threshold", "DOUBLE"),
+        ("reason", "VARCHAR"),
         ("error", "VARCHAR"),
     ],
     "prompt_versions": [
-        ("name", "VARCHAR"), ("version", "VARCHAR"), ("content_hash", "VARCHAR"),
-        ("resolved", "JSON"), ("components", "JSON"), ("first_seen_at", "TIMESTAMPTZ"),
+        ("name", "VARCHAR"),
+        ("version", "VARCHAR"),
+        ("content_hash", "VARCHAR"),
+        ("resolved", "JSON"),
+        ("components", "JSON"),
+        ("first_seen_at", "TIMESTAMPTZ"),
         ("source", "VARCHAR"),
     ],
     "promotions": [
-        ("promotion_id", "VARCHAR"), ("name", "VARCHAR"), ("version", "VARCHAR"),
-        ("content_hash", "VARCHAR"), ("env", "VARCHAR"), ("from_version", "VARCHAR"),
-        ("from_hash", "VARCHAR"), ("actor", "VARCHAR"), ("approvals", "JSON"),
-        ("reason", "VARCHAR"), ("kind", "VARCHAR"), ("promoted_at", "TIMESTAMPTZ"),
+        ("promotion_id", "VARCHAR"),
+        ("name", "VARCHAR"),
+        ("version", "VARCHAR"),
+        ("content_hash", "VARCHAR"),
+        ("env", "VARCHAR"),
+        ("from_version", "VARCHAR"),
+        ("from_hash", "VARCHAR"),
+        ("actor", "VARCHAR"),
+        ("approvals", "JSON"),
+        ("reason", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("promoted_at", "TIMESTAMPTZ"),
         ("run_id", "VARCHAR"),
     ],
     "drift_findings": [
-        ("finding_id", "VARCHAR"), ("run_id", "VARCHAR"), ("env", "VARCHAR"),
-        ("target", "VARCHAR"), ("name", "VARCHAR"), ("kind", "VARCHAR"),
-        ("expected_hash", "VARCHAR"), ("actual_hash", "VARCHAR"), ("detail", "VARCHAR"),
+        ("finding_id", "VARCHAR"),
+        ("run_id", "VARCHAR"),
+        ("env", "VARCHAR"),
+        ("target", "VARCHAR"),
+        ("name", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("expected_hash", "VARCHAR"),
+        ("actual_hash", "VARCHAR"),
+        ("detail", "VARCHAR"),
         ("found_at", "TIMESTAMPTZ"),
     ],
     # "at" is a reserved word in DuckDB's SQL, so the audit time is occurred_at.
     "audit_log": [
-        ("seq", "BIGINT"), ("occurred_at", "TIMESTAMPTZ"), ("actor", "VARCHAR"),
-        ("event", "VARCHAR"), ("subject", "VARCHAR"), ("payload", "JSON"),
-        ("prev_hash", "VARCHAR"), ("hash", "VARCHAR"),
+        ("seq", "BIGINT"),
+        ("occurred_at", "TIMESTAMPTZ"),
+        ("actor", "VARCHAR"),
+        ("event", "VARCHAR"),
+        ("subject", "VARCHAR"),
+        ("payload", "JSON"),
+        ("prev_hash", "VARCHAR"),
+        ("hash", "VARCHAR"),
     ],
 }
 
@@ -113,8 +176,7 @@ def m001_tables(con: Any) -> None:
 
 def m002_indexes(con: Any) -> None:
     # The unique index is what makes prompt_versions writes insert-if-absent.
-    con.execute("CREATE UNIQUE INDEX prompt_versions_hash ON prompt_versions "
-                "(name, content_hash)")
+    con.execute("CREATE UNIQUE INDEX prompt_versions_hash ON prompt_versions (name, content_hash)")
     con.execute("CREATE INDEX promotions_env_name ON promotions (env, name, promoted_at)")
     con.execute("CREATE INDEX gate_results_prompt ON gate_results (prompt, content_hash)")
     con.execute("CREATE INDEX case_results_run ON case_results (run_id)")
@@ -154,8 +216,10 @@ MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
 def migrate(con: Any, upto: int | None = None) -> list[int]:
     """Apply the migrations this database lacks, each in a transaction with its
     schema_migrations row; returns the ids applied. ``upto`` stops early (for tests)."""
-    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(id INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(id INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)"
+    )
     done = {row[0] for row in con.execute("SELECT id FROM schema_migrations").fetchall()}
     applied = []
     for mid, name, fn in MIGRATIONS:

@@ -10,48 +10,98 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def gate_rows(run_id: str, resolved: Any, results: list[Any],
-              timings: list[tuple[datetime, datetime]]) -> list[dict[str, Any]]:
-    return [{"run_id": run_id, "prompt": resolved.name, "version": resolved.version,
-             "content_hash": resolved.content_hash, "gate": r.gate, "status": r.status,
-             "score": r.score, "threshold": r.threshold, "summary": r.summary,
-             "details": r.details, "started_at": t[0], "finished_at": t[1]}
-            for r, t in zip(results, timings, strict=True)]
+def gate_rows(
+    run_id: str, resolved: Any, results: list[Any], timings: list[tuple[datetime, datetime]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "prompt": resolved.name,
+            "version": resolved.version,
+            "content_hash": resolved.content_hash,
+            "gate": r.gate,
+            "status": r.status,
+            "score": r.score,
+            "threshold": r.threshold,
+            "summary": r.summary,
+            "details": r.details,
+            "started_at": t[0],
+            "finished_at": t[1],
+        }
+        for r, t in zip(results, timings, strict=True)
+    ]
 
 
-def case_rows(run_id: str, suite_runs: list[Any]) -> tuple[list[dict[str, Any]],
-                                                           list[dict[str, Any]]]:
+def case_rows(
+    run_id: str, suite_runs: list[Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     cases, scores = [], []
     created = _now()
     for run in suite_runs:
-        base = {"run_id": run_id, "prompt": run.prompt, "version": run.version,
-                "content_hash": run.content_hash, "role": run.role}
+        base = {
+            "run_id": run_id,
+            "prompt": run.prompt,
+            "version": run.version,
+            "content_hash": run.content_hash,
+            "role": run.role,
+        }
         for c in run.cases:
-            cases.append({**base, "case_id": c.case_id, "repeat": c.repeat, "vars": c.vars,
-                          "output": c.output, "passed": c.passed, "error": c.error,
-                          "latency_ms": c.latency_ms, "input_tokens": c.input_tokens,
-                          "output_tokens": c.output_tokens, "cached_tokens": c.cached_tokens,
-                          "cost_usd": c.cost_usd, "price_source": c.price_source,
-                          "cached": c.cached, "attempts": c.attempts,
-                          "assertions": c.assertions, "created_at": created})
+            cases.append(
+                {
+                    **base,
+                    "case_id": c.case_id,
+                    "repeat": c.repeat,
+                    "vars": c.vars,
+                    "output": c.output,
+                    "passed": c.passed,
+                    "error": c.error,
+                    "latency_ms": c.latency_ms,
+                    "input_tokens": c.input_tokens,
+                    "output_tokens": c.output_tokens,
+                    "cached_tokens": c.cached_tokens,
+                    "cost_usd": c.cost_usd,
+                    "price_source": c.price_source,
+                    "cached": c.cached,
+                    "attempts": c.attempts,
+                    "assertions": c.assertions,
+                    "created_at": created,
+                }
+            )
             for a in c.assertions:
-                scores.append({**base, "case_id": c.case_id, "repeat": c.repeat,
-                               "metric": a["type"], "score": a["score"],
-                               "passed": a["status"] == "passed", "threshold": a["threshold"],
-                               "reason": a["reason"],
-                               "error": a["reason"] if a["status"] == "error" else None})
+                scores.append(
+                    {
+                        **base,
+                        "case_id": c.case_id,
+                        "repeat": c.repeat,
+                        "metric": a["type"],
+                        "score": a["score"],
+                        "passed": a["status"] == "passed",
+                        "threshold": a["threshold"],
+                        "reason": a["reason"],
+                        "error": a["reason"] if a["status"] == "error" else None,
+                    }
+                )
     return cases, scores
 
 
-def version_rows(resolved: list[Any], source: str = "gate",
-                 seen_at: datetime | None = None) -> list[dict[str, Any]]:
+def version_rows(
+    resolved: list[Any], source: str = "gate", seen_at: datetime | None = None
+) -> list[dict[str, Any]]:
     seen, rows = set(), []
     first_seen = seen_at or _now()
     for r in resolved:
         if r.content_hash in seen:
             continue
         seen.add(r.content_hash)
-        rows.append({"name": r.name, "version": r.version, "content_hash": r.content_hash,
-                     "resolved": r.to_dict(), "components": r.components,
-                     "first_seen_at": first_seen, "source": source})
+        rows.append(
+            {
+                "name": r.name,
+                "version": r.version,
+                "content_hash": r.content_hash,
+                "resolved": r.to_dict(),
+                "components": r.components,
+                "first_seen_at": first_seen,
+                "source": source,
+            }
+        )
     return rows

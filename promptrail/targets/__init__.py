@@ -43,8 +43,10 @@ class Target:
         raise UsageError(f"target kind {self.kind!r} cannot remove bundles")
 
 
-BUILTIN = {"file": "promptrail.targets.file:FileTarget",
-           "http": "promptrail.targets.http:HttpTarget"}
+BUILTIN = {
+    "file": "promptrail.targets.file:FileTarget",
+    "http": "promptrail.targets.http:HttpTarget",
+}
 
 
 def load_target(spec: dict[str, Any], ws: Any) -> Target:
@@ -57,8 +59,9 @@ def load_target(spec: dict[str, Any], ws: Any) -> Target:
         for ep in entry_points(group="promptrail.targets"):
             if ep.name == kind:
                 return ep.load()(spec, ws)  # type: ignore[no-any-return]
-        raise UsageError(f"unknown target kind {kind!r} (known: {', '.join(BUILTIN)})",
-                         file="promptrail.yaml")
+        raise UsageError(
+            f"unknown target kind {kind!r} (known: {', '.join(BUILTIN)})", file="promptrail.yaml"
+        )
     module, cls = ref.split(":")
     return getattr(importlib.import_module(module), cls)(spec, ws)  # type: ignore[no-any-return]
 
@@ -70,11 +73,17 @@ def make_bundle(resolved: Any, env: str, promoted_at: str, promoted_by: str) -> 
 
     params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
     return {
-        "bundle_version": BUNDLE_VERSION, "name": resolved.name, "version": resolved.version,
-        "content_hash": resolved.content_hash, "env": env, **resolved.content(),
+        "bundle_version": BUNDLE_VERSION,
+        "name": resolved.name,
+        "version": resolved.version,
+        "content_hash": resolved.content_hash,
+        "env": env,
+        **resolved.content(),
         "components": resolved.components,
-        "providers": {"openai": openai_payload(resolved.model["name"], resolved.messages, params),
-                      "anthropic": anthropic_payload(resolved.model["name"], resolved.messages,
-                                                     params)},
-        "promoted_at": promoted_at, "promoted_by": promoted_by,
+        "providers": {
+            "openai": openai_payload(resolved.model["name"], resolved.messages, params),
+            "anthropic": anthropic_payload(resolved.model["name"], resolved.messages, params),
+        },
+        "promoted_at": promoted_at,
+        "promoted_by": promoted_by,
     }

@@ -22,8 +22,10 @@ class FileTarget(Target):
         return Path(self.ws.root) / self.ws.inside(str(path), "promptrail.yaml")
 
     def deploy(self, bundle: dict[str, Any]) -> None:
-        write_atomic(self.folder / f"{bundle['name']}.json",
-                     json.dumps(bundle, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        write_atomic(
+            self.folder / f"{bundle['name']}.json",
+            json.dumps(bundle, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        )
 
     def remove(self, name: str) -> None:
         (self.folder / f"{name}.json").unlink(missing_ok=True)

@@ -35,8 +35,12 @@ class HttpTarget(Target):
             raise TargetError(f"{url}: the answer is not JSON", kind="garbage") from None
         items = data.get("prompts") if isinstance(data, dict) else data
         if not isinstance(items, list) or not all(
-                isinstance(i, dict) and isinstance(i.get("name"), str)
-                and isinstance(i.get("content_hash"), str) for i in items):
-            raise TargetError(f"{url}: expected a list of {{name, version, content_hash}}",
-                              kind="garbage")
+            isinstance(i, dict)
+            and isinstance(i.get("name"), str)
+            and isinstance(i.get("content_hash"), str)
+            for i in items
+        ):
+            raise TargetError(
+                f"{url}: expected a list of {{name, version, content_hash}}", kind="garbage"
+            )
         return {i["name"]: i for i in items}
