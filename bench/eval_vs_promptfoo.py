@@ -3,7 +3,7 @@
     python bench/eval_vs_promptfoo.py [--cases 1000] [--latency 0.05] [--concurrency 16]
                                       [--warm 10000] [--promptfoo DIR]
 
-One fake OpenAI-compatible server (tests/fakeserver.py, its own process) serves both tools.
+One fake OpenAI-compatible server (promptrail/devserver.py, its own process) serves both tools.
 The suite: one prompt, N cases, two assertions per case (is-json, a JSON path equals).
 1. promptrail's eval stage (the plain functions the gate flow calls), cache off;
 2. promptfoo on the identical suite and server (``npx promptfoo eval``, cache off), when
@@ -70,7 +70,7 @@ def start_server(latency: float) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(REPO / "tests/fakeserver.py"),
+            str(REPO / "promptrail/devserver.py"),
             "--port",
             str(port),
             "--latency",
