@@ -124,8 +124,7 @@ def _vars(args: argparse.Namespace) -> dict[str, Any]:
 
 @command("render")
 def cmd_render(args: argparse.Namespace) -> int:
-    import importlib
-
+    from promptrail.providers.base import provider_module
     from promptrail.render import render_messages, validate_vars
 
     ws = workspace(args)
@@ -138,7 +137,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     )
     provider = args.provider or resolved.provider
     params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
-    module = importlib.import_module(f"promptrail.providers.{provider}")
+    module = provider_module(provider)
     body = module.payload(resolved.model["name"], messages, params)
     data = {
         "name": resolved.name,
@@ -446,6 +445,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@command("plugins")
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from promptrail import plugins
+
+    root = Path(args.C)
+    ws_root = root if (root / "promptrail.yaml").is_file() else None
+    kinds = [args.kind] if args.kind else list(plugins.GROUPS)
+    found = [p for kind in kinds for p in plugins.available(kind, ws_root)]
+    data = {"plugins": [p.to_dict() for p in found]}
+
+    def human() -> None:
+        for p in found:
+            note = f"  (shadowed by {p.shadowed_by})" if p.shadowed_by else ""
+            say(f"{p.kind:<10} {p.name:<16} {p.source:<22} {p.ref}{note}")
+
+    emit(args, data, human)
+    return EXIT_OK
+
+
 # -- parser -------------------------------------------------------------------------------
 def approval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -563,6 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="PATH")
     p = verb("sql", "run SQL on the store, print a table (or JSON)")
     p.add_argument("query", metavar="QUERY")
+    p = verb("plugins", "the gates, assertions, providers and targets found, and where from")
+    p.add_argument("--kind", choices=["gate", "assertion", "provider", "target"])
     p = verb("report", "a run's report")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--format", choices=["md", "html", "junit", "sarif", "json"], default="md")

@@ -1,19 +1,15 @@
 """The gate interface and the registry that finds gates.
 
 A gate is a class with a ``name`` and ``run(ctx) -> GateResult``. Built-in gates live in the
-top-level ``gates`` package; a team adds one by dropping a module with a ``Gate`` subclass into
-``gates/`` or by registering it under the ``promptrail.gates`` entry point. Both paths go
-through ``load_gate``; the built-ins are registered as entry points too.
+top-level ``gates`` package and are ``promptrail.gates`` entry points; a team adds one the same
+way, or drops a module with a ``Gate`` subclass into its workspace's ``gates/`` folder. All of
+them are found by ``promptrail.plugins``.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-
-from promptrail.errors import UsageError
 
 STATUSES = ("passed", "failed", "error", "skipped")
 
@@ -65,31 +61,13 @@ class Gate:
         raise NotImplementedError
 
 
-def load_gate(name: str) -> Gate:
-    """A gate by name: a module in ``gates/`` or a ``promptrail.gates`` entry point."""
-    from importlib.metadata import entry_points
+def load_gate(name: str, root: Any = None) -> Gate:
+    """A gate by name: a ``promptrail.gates`` entry point, or ``gates/NAME.py`` in the
+    workspace at ``root`` (``promptrail.plugins``)."""
+    from promptrail import plugins
 
-    for ep in entry_points(group="promptrail.gates"):
-        if ep.name == name:
-            return _instantiate(ep.load(), name)
-    try:
-        module = importlib.import_module(f"gates.{name.replace('-', '_')}")
-    except ModuleNotFoundError as exc:
-        if exc.name not in (f"gates.{name.replace('-', '_')}", "gates"):
-            raise
-        raise UsageError(
-            f"unknown gate {name!r}: no module gates/{name}.py and no "
-            "'promptrail.gates' entry point of that name",
-            file="promptrail.yaml",
-        ) from None
-    for _, obj in inspect.getmembers(module, inspect.isclass):
-        if issubclass(obj, Gate) and obj is not Gate and obj.__module__ == module.__name__:
-            return _instantiate(obj, name)
-    raise UsageError(f"gates/{name}.py defines no Gate subclass", file=f"gates/{name}.py")
-
-
-def _instantiate(obj: Any, name: str) -> Gate:
+    obj = plugins.get("gate", name, root, file="promptrail.yaml")
     gate = obj() if isinstance(obj, type) else obj
     if not getattr(gate, "name", ""):
         gate.name = name
-    return gate
+    return gate  # type: ignore[no-any-return]

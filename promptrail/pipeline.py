@@ -183,7 +183,7 @@ def gate_prompt(
 def _run_gate(gate_name: str, ctx: GateContext) -> GateResult:
     from promptrail.errors import OperationalError
 
-    gate = load_gate(gate_name)
+    gate = load_gate(gate_name, ctx.ws.root)
     try:
         return gate.run(ctx)
     except OperationalError as exc:

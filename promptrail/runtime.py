@@ -52,12 +52,12 @@ class RuntimePrompt:
 
     def payload(self, provider: str | None = None, **variables: Any) -> dict[str, Any]:
         """The request body for ``provider`` (default: the prompt's own), variables filled."""
-        import importlib
+        from promptrail.providers.base import provider_module
 
         model = self.bundle["model"]
         provider = provider or model["provider"]
         params = {k: v for k, v in model.items() if k not in ("provider", "name")}
-        module = importlib.import_module(f"promptrail.providers.{provider}")
+        module = provider_module(provider)
         return module.payload(model["name"], self.render(**variables), params)  # type: ignore
 
 

@@ -54,7 +54,7 @@ def load_suite(ws: Any, name: str) -> Suite | None:
         assertions = []
         for spec in specs:
             try:
-                assertions.append(parse_assertion(spec, where))
+                assertions.append(parse_assertion(spec, where, ws.root))
             except UsageError as exc:
                 exc.line = exc.line or line
                 raise

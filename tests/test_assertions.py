@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from promptrail import plugins
 from promptrail.assertions import (
-    REGISTRY,
     Assertion,
     AssertionContext,
     AssertionResult,
@@ -108,7 +108,7 @@ def test_an_exception_inside_an_assertion_is_an_error_not_a_failure() -> None:
         r = check({"type": "explodes"})
         assert r.status == "error" and "boom" in r.reason and not r.passed
     finally:
-        REGISTRY.pop("explodes")
+        plugins.unregister("assertion", "explodes")
 
 
 def test_custom_assertion_registers_like_builtins() -> None:
@@ -127,4 +127,4 @@ def test_custom_assertion_registers_like_builtins() -> None:
         assert check({"type": "word-count", "max": 3}, "one two").status == "passed"
         assert check({"type": "word-count", "max": 1}, "one two").status == "failed"
     finally:
-        REGISTRY.pop("word-count")
+        plugins.unregister("assertion", "word-count")

@@ -1,61 +1,69 @@
-"""A team's own gate runs without touching promptrail's code: dropped into gates/, or
-registered under the promptrail.gates entry point."""
+"""A team's own gates and assertions run without touching promptrail's code: dropped into the
+workspace's gates/ (or assertions/) folder, or installed as a distribution with entry points.
+The plugin is tests/plugin_example/acme_checks.py, the example of docs/extending.md."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-import gates
+from promptrail import plugins
 from promptrail.errors import UsageError
 from promptrail.gating import load_gate
 
-GATE = textwrap.dedent('''
-    from promptrail.gating import Gate, GateResult
+EXAMPLE = Path(__file__).parent / "plugin_example"
 
 
-    class ReadingLevelGate(Gate):
-        """Fails prompts whose system message has sentences over 40 words."""
-
-        name = "reading-level"
-
-        def run(self, ctx):
-            system = ctx.resolved.messages[0]["content"]
-            longest = max(len(s.split()) for s in system.split("."))
-            status = "passed" if longest <= ctx.settings.get("max_words", 40) else "failed"
-            return GateResult(self.name, status, float(longest),
-                              float(ctx.settings.get("max_words", 40)),
-                              f"longest sentence: {longest} words")
-''')
+def install_dist(site: Path, name: str, modules: list[Path], entry_points: str) -> None:
+    """A real installed distribution: modules plus a ``.dist-info`` with ``entry_points.txt``,
+    on ``sys.path`` (what ``pip install`` leaves in site-packages)."""
+    site.mkdir(parents=True, exist_ok=True)
+    for module in modules:
+        shutil.copy(module, site / module.name)
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points)
 
 
 @pytest.fixture
-def dropped_gate(tmp_path: Path):
-    """A module dropped into the gates package (a temporary folder on its search path)."""
-    folder = tmp_path / "extra_gates"
-    folder.mkdir()
-    (folder / "reading_level.py").write_text(GATE)
-    gates.__path__.append(str(folder))
-    yield
-    gates.__path__.remove(str(folder))
-    sys.modules.pop("gates.reading_level", None)
+def acme_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    site = tmp_path / "site"
+    install_dist(
+        site,
+        "acme-checks",
+        [EXAMPLE / "acme_checks.py"],
+        (EXAMPLE / "entry_points.txt").read_text(),
+    )
+    monkeypatch.syspath_prepend(str(site))
+    plugins.refresh()
+    yield site
+    plugins.refresh()
+    sys.modules.pop("acme_checks", None)
 
 
-def test_dropped_in_gate_runs_in_the_flow(
-    dropped_gate, workspace: Path, cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PROMPTRAIL_DB", str(workspace / "s.duckdb"))
-    cfg = workspace / "promptrail.yaml"
+def _use_reading_level(root: Path) -> None:
+    cfg = root / "promptrail.yaml"
     cfg.write_text(
         cfg.read_text().replace(
             "  - name: staging\n    gates: [lint, schema, regression, cost]",
             "  - name: staging\n    gates: {lint: {}, reading-level: {max_words: 5}}",
         )
     )
+
+
+def test_workspace_gates_folder_runs_in_the_flow(
+    workspace: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTRAIL_DB", str(workspace / "s.duckdb"))
+    (workspace / "gates").mkdir()
+    shutil.copy(EXAMPLE / "acme_checks.py", workspace / "gates" / "reading_level.py")
+    _use_reading_level(workspace)
+    # the module also defines an assertion: a gates/ module's one Gate subclass is the gate
     code, out, err = cli("-C", str(workspace), "gate", "--env", "staging", "--json")
     assert code == 1, err
     gate_results = json.loads(out)["prompts"][0]["gates"]
@@ -64,23 +72,34 @@ def test_dropped_in_gate_runs_in_the_flow(
         ("reading-level", "failed"),
     ]
     assert "longest sentence" in gate_results[1]["summary"]
+    code, out, _ = cli("-C", str(workspace), "plugins", "--kind", "gate", "--json")
+    listed = {p["name"]: p for p in json.loads(out)["plugins"]}
+    assert listed["reading-level"]["source"] == "workspace"
+    assert listed["reading-level"]["ref"] == "gates/reading_level.py"
+    assert listed["lint"]["source"].startswith("promptrail ")
 
 
-def test_entry_point_gate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from importlib import metadata
+def test_a_broken_workspace_gate_is_a_usage_error_naming_its_file(
+    workspace: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTRAIL_DB", str(workspace / "s.duckdb"))
+    (workspace / "gates").mkdir()
+    (workspace / "gates" / "reading_level.py").write_text("import os\n\ndef broken(:\n")
+    _use_reading_level(workspace)
+    code, _, err = cli("-C", str(workspace), "gate", "--env", "staging")
+    assert code == 2
+    assert "gates/reading_level.py:3" in err and "SyntaxError" in err
+    assert "Traceback" not in err
 
-    (tmp_path / "team_gates.py").write_text(GATE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    ep = metadata.EntryPoint(
-        name="reading-level", value="team_gates:ReadingLevelGate", group="promptrail.gates"
-    )
-    real = metadata.entry_points
-    monkeypatch.setattr(
-        metadata,
-        "entry_points",
-        lambda **kw: [ep] if kw.get("group") == "promptrail.gates" else real(**kw),
-    )
-    assert type(load_gate("reading-level")).__name__ == "ReadingLevelGate"
+
+def test_installed_distribution_adds_gate_and_assertion(acme_installed, workspace: Path, cli):
+    gate = load_gate("reading-level")
+    assert type(gate).__name__ == "ReadingLevelGate" and gate.name == "reading-level"
+    code, out, _ = cli("-C", str(workspace), "plugins", "--json")
+    listed = {(p["kind"], p["name"]): p for p in json.loads(out)["plugins"]}
+    assert listed[("gate", "reading-level")]["source"] == "acme-checks 1.0"
+    assert listed[("assertion", "word-count")]["ref"] == "acme_checks:WordCount"
+    assert listed[("provider", "openai")]["source"].startswith("promptrail ")
 
 
 def test_builtins_load_through_the_same_registry() -> None:
@@ -92,3 +111,30 @@ def test_builtins_load_through_the_same_registry() -> None:
     ]
     with pytest.raises(UsageError, match="unknown gate 'nope'"):
         load_gate("nope")
+    builtin = {p.name: p for p in plugins.available("assertion")}
+    assert builtin["json-path"].source.startswith("promptrail ")
+    assert {p.name for p in plugins.available("target")} >= {"file", "http"}
+
+
+def test_workspace_assertions_folder_feeds_suites(workspace: Path) -> None:
+    import asyncio
+
+    from promptrail.assertions import AssertionContext, run_assertions
+    from promptrail.suites import load_suite
+    from promptrail.workspace import Workspace
+
+    (workspace / "assertions").mkdir()
+    shutil.copy(EXAMPLE / "acme_checks.py", workspace / "assertions" / "word_count.py")
+    suite = workspace / "suites" / "faq-answer.yaml"
+    suite.write_text(
+        suite.read_text().replace(
+            "{type: json-schema}]", "{type: json-schema}, {type: word-count, max: 3}]"
+        )
+    )
+    loaded = load_suite(Workspace(workspace), "faq-answer")
+    assert loaded is not None
+    word_count = loaded.cases[0].assertions[2]  # defaults first, then the case's own
+    assert type(word_count).__name__ == "WordCount" and word_count.type == "word-count"
+    ctx = AssertionContext(output="one two three four", vars={})
+    [r] = asyncio.run(run_assertions([word_count], ctx))
+    assert r.status == "failed" and r.reason == "4 words (max 3)"

@@ -1,24 +1,23 @@
 """Assertions on model outputs: deterministic kinds and deepeval metrics, one registry."""
 
-from promptrail.assertions import builtin as _builtin  # noqa: F401 - registers the built-ins
 from promptrail.assertions.base import (
-    REGISTRY,
     Assertion,
     AssertionContext,
     AssertionResult,
     Judge,
     assertion,
+    lookup,
     parse_assertion,
     run_assertions,
 )
 
 __all__ = [
-    "REGISTRY",
     "Assertion",
     "AssertionContext",
     "AssertionResult",
     "Judge",
     "assertion",
+    "lookup",
     "parse_assertion",
     "run_assertions",
 ]

@@ -1,8 +1,9 @@
 """Assertions: the types, the registry, and how a suite's specs become assertion objects.
 
 An assertion is a dataclass whose fields are its configuration, with one ``evaluate(ctx)``
-method. Built-ins register with ``@assertion("name")``, exactly as third parties do (or through
-the ``promptrail.assertions`` entry point). An exception inside ``evaluate`` is an *error* of
+method. Kinds are plugins (``promptrail.plugins``): the built-ins are ``promptrail.assertions``
+entry points like any third party's, a workspace adds ``assertions/NAME.py``, and code may
+register one with ``@assertion("name")``. An exception inside ``evaluate`` is an *error* of
 that assertion, never a failure.
 """
 
@@ -70,51 +71,43 @@ class Assertion:
         )
 
 
-REGISTRY: dict[str, type[Assertion]] = {}
-
-
 def assertion(name: str) -> Callable[[type[Assertion]], type[Assertion]]:
+    """Register an assertion kind from code (``promptrail.plugins.register``)."""
+
     def register(cls: type[Assertion]) -> type[Assertion]:
+        from promptrail import plugins
+
         cls.type = name
-        REGISTRY[name] = cls
+        plugins.register("assertion", name, cls)
         return cls
 
     return register
 
 
-def _lookup(name: str) -> type[Assertion] | None:
-    if name in REGISTRY:
-        return REGISTRY[name]
-    if name.startswith("deepeval:"):
-        from promptrail.assertions.deepeval_metrics import DeepEvalMetric
+def lookup(name: str, root: Any = None) -> type[Assertion] | None:
+    """The class of assertion kind ``name``; ``family:member`` names the family's class."""
+    from promptrail import plugins
 
-        return DeepEvalMetric
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="promptrail.assertions"):
-        if ep.name == name:
-            cls = ep.load()
-            REGISTRY[name] = cls
-            cls.type = name
-            return cls
-    return None
+    family = name.split(":", 1)[0] if ":" in name else name
+    cls: type[Assertion] | None = plugins.find("assertion", family, root)
+    return cls
 
 
-def parse_assertion(spec: dict[str, Any], where: str | None = None) -> Assertion:
+def parse_assertion(spec: dict[str, Any], where: str | None = None, root: Any = None) -> Assertion:
     if not isinstance(spec, dict) or "type" not in spec:
         raise UsageError(f"an assertion needs a `type`, got {spec!r}", file=where)
     name = str(spec["type"])
-    cls = _lookup(name)
+    cls = lookup(name, root)
     if cls is None:
-        hint = difflib.get_close_matches(name, list(REGISTRY), n=1)
-        suffix = (
-            f"; did you mean {hint[0]!r}?"
-            if hint
-            else f" (known: {', '.join(sorted(REGISTRY))}, deepeval:<Metric>)"
-        )
+        from promptrail import plugins
+
+        known = plugins.names("assertion", root)
+        hint = difflib.get_close_matches(name, known, n=1)
+        suffix = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"
         raise UsageError(f"unknown assertion type {name!r}{suffix}", file=where)
     config = {k: v for k, v in spec.items() if k != "type"}
-    if name.startswith("deepeval:"):
+    if ":" in name:
+        # a family (deepeval:GEval): the member and the options go to the family's class
         obj: Assertion = cls(metric=name.split(":", 1)[1], options=config)  # type: ignore[call-arg]
     else:
         fields: set[str] = (

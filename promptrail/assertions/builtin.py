@@ -1,4 +1,4 @@
-"""The deterministic assertion kinds."""
+"""The deterministic assertion kinds (registered in pyproject.toml as ``promptrail.assertions``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from promptrail.assertions.base import Assertion, AssertionContext, AssertionResult, assertion
+from promptrail.assertions.base import Assertion, AssertionContext, AssertionResult
 
 FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", re.S)
 
@@ -29,7 +29,6 @@ def _short(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-@assertion("equals")
 @dataclass
 class Equals(Assertion):
     value: Any = None
@@ -52,7 +51,6 @@ class Equals(Assertion):
         )
 
 
-@assertion("contains")
 @dataclass
 class Contains(Assertion):
     value: Any = None
@@ -62,7 +60,6 @@ class Contains(Assertion):
         return self.result(not missing, f"missing {missing}" if missing else "all present")
 
 
-@assertion("icontains")
 @dataclass
 class IContains(Assertion):
     value: Any = None
@@ -75,7 +72,6 @@ class IContains(Assertion):
         )
 
 
-@assertion("not-contains")
 @dataclass
 class NotContains(Assertion):
     value: Any = None
@@ -85,7 +81,6 @@ class NotContains(Assertion):
         return self.result(not found, f"output contains {found}" if found else "none present")
 
 
-@assertion("regex")
 @dataclass
 class Regex(Assertion):
     value: str = ""
@@ -101,7 +96,6 @@ class Regex(Assertion):
         return self.result(ok, f"/{self.value}/ {'matches' if ok else 'does not match'}")
 
 
-@assertion("is-json")
 @dataclass
 class IsJson(Assertion):
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
@@ -130,7 +124,6 @@ def schema_errors(data: Any, schema: dict[str, Any]) -> list[str]:
     return out
 
 
-@assertion("json-schema")
 @dataclass
 class JsonSchema(Assertion):
     value: dict[str, Any] | None = None
@@ -181,7 +174,6 @@ def json_path(data: Any, path: str) -> list[Any]:
     return nodes
 
 
-@assertion("json-path")
 @dataclass
 class JsonPath(Assertion):
     path: str = "$"
@@ -206,7 +198,6 @@ class JsonPath(Assertion):
         )
 
 
-@assertion("max-length")
 @dataclass
 class MaxLength(Assertion):
     value: int = 0
@@ -218,7 +209,6 @@ class MaxLength(Assertion):
         )
 
 
-@assertion("latency")
 @dataclass
 class Latency(Assertion):
     threshold: float = 0.0
@@ -235,7 +225,6 @@ class Latency(Assertion):
         )
 
 
-@assertion("cost")
 @dataclass
 class Cost(Assertion):
     threshold: float = 0.0

@@ -8,14 +8,13 @@ attempt is counted here. An API key never appears in an error, the cache or the 
 
 A provider is a module with ``payload(model, messages, params)``, ``make_client(settings)``,
 ``async call(client, request) -> (text, usage, model)`` and ``classify(exc) -> Failure | None``.
-The built-ins are ``openai`` and ``anthropic``; others register under the
-``promptrail.providers`` entry-point group.
+Every provider, the built-in ``openai`` and ``anthropic`` included, is a
+``promptrail.providers`` entry point (``promptrail.plugins``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import random
 import time
@@ -29,7 +28,6 @@ from promptrail.hashing import content_hash
 if TYPE_CHECKING:
     from promptrail.providers.cache import ResponseCache
 
-BUILTIN = {"openai": "promptrail.providers.openai", "anthropic": "promptrail.providers.anthropic"}
 DEFAULTS: dict[str, dict[str, Any]] = {
     "openai": {"concurrency": 16},
     "anthropic": {"concurrency": 8},
@@ -136,15 +134,13 @@ def backoff_delay(attempt: int, settings: dict[str, Any], retry_after: float | N
 
 
 def provider_module(name: str) -> ModuleType:
-    if name in BUILTIN:
-        return importlib.import_module(BUILTIN[name])
-    from importlib.metadata import entry_points
+    """The module of provider ``name``: a ``promptrail.providers`` entry point."""
+    from promptrail import plugins
 
-    for ep in entry_points(group="promptrail.providers", name=name):
-        module = ep.load()
-        if isinstance(module, ModuleType):
-            return module
-    raise UsageError(f"unknown provider {name!r} (known: {', '.join(sorted(BUILTIN))})")
+    module = plugins.get("provider", name)
+    if not isinstance(module, ModuleType):
+        raise UsageError(f"provider {name!r}: its entry point must name a module, not {module!r}")
+    return module
 
 
 def _checked(provider: str, settings: Any) -> dict[str, Any]:

@@ -43,27 +43,12 @@ class Target:
         raise UsageError(f"target kind {self.kind!r} cannot remove bundles")
 
 
-BUILTIN = {
-    "file": "promptrail.targets.file:FileTarget",
-    "http": "promptrail.targets.http:HttpTarget",
-}
-
-
 def load_target(spec: dict[str, Any], ws: Any) -> Target:
-    import importlib
-    from importlib.metadata import entry_points
+    """A target of ``spec['kind']``: a ``promptrail.targets`` entry point."""
+    from promptrail import plugins
 
-    kind = str(spec.get("kind"))
-    ref = BUILTIN.get(kind)
-    if ref is None:
-        for ep in entry_points(group="promptrail.targets"):
-            if ep.name == kind:
-                return ep.load()(spec, ws)  # type: ignore[no-any-return]
-        raise UsageError(
-            f"unknown target kind {kind!r} (known: {', '.join(BUILTIN)})", file="promptrail.yaml"
-        )
-    module, cls = ref.split(":")
-    return getattr(importlib.import_module(module), cls)(spec, ws)  # type: ignore[no-any-return]
+    cls = plugins.get("target", str(spec.get("kind")), file="promptrail.yaml")
+    return cls(spec, ws)  # type: ignore[no-any-return]
 
 
 def make_bundle(resolved: Any, env: str, promoted_at: str, promoted_by: str) -> dict[str, Any]:
