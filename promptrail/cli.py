@@ -273,9 +273,11 @@ def _print_gate(result: dict[str, Any]) -> None:
             say(f"  {g['gate']:<11} {g['status']:<8} {g['summary']}")
     say(
         f"gate {result['status']}: run {result['run_id']} ({result['mode']}, cache "
-        f"{result['cache_mode']}) against {result['env']}; reports in "
-        f"{result.get('reports', {}).get('md', '-')}"
+        f"{result['cache_mode']}) against {result['env']}"
     )
+    reports = result.get("reports") or {}
+    if reports:
+        say("reports: " + "  ".join(reports[fmt] for fmt in sorted(reports)))
 
 
 def _print_promotion(r: dict[str, Any]) -> None:
@@ -440,8 +442,17 @@ def cmd_drift(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from promptrail.reports import render_report
 
-    text = render_report(workspace(args), args.run_id, args.format)
-    sys.stdout.write(text)
+    fmt = "json" if args.json else args.format
+    text = render_report(workspace(args), args.run_id, fmt)
+    if args.output:
+        from pathlib import Path
+
+        from promptrail.fsutil import write_atomic
+
+        write_atomic(Path(args.output), text)
+        sys.stderr.write(f"wrote {args.output}\n")
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 
@@ -466,7 +477,24 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@command("dev-server")
+def cmd_dev_server(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from promptrail.devserver import serve
+
+    outputs = Path(args.outputs) if args.outputs else None
+    return serve(args.port, args.latency, outputs, Path(args.C), None, args.print_env)
+
+
 # -- parser -------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so usage errors honour --json like the rest."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def approval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--approved-by",
@@ -482,11 +510,11 @@ def approval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--repo", metavar="OWNER/NAME", help="for --approvals-from (default: $GITHUB_REPOSITORY)"
     )
-    p.add_argument("--reason", metavar="TEXT")
+    p.add_argument("--reason", metavar="TEXT", help="why, recorded in the audit log")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--json",
         action="store_true",
@@ -507,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="more logging"
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="promptrail",
         parents=[common],
         description="Prompt operations as code: version, gate, promote and audit LLM prompts.",
@@ -520,14 +548,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("init", "scaffold a workspace: config, example prompt, component, suite, CI")
     p.add_argument("dir", nargs="?", help="where (default: -C or the current directory)")
     p = verb("lint", "the lint gate alone; no model calls")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("names", nargs="*", metavar="NAME", help="prompts to lint (default: all)")
     p = verb("render", "the resolved messages as the provider receives them")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the prompt")
     p.add_argument("--vars", metavar="FILE", help="YAML or JSON file of variables")
     p.add_argument("--var", action="append", metavar="K=V", help="a variable (repeatable)")
-    p.add_argument("--provider", choices=["openai", "anthropic"])
+    p.add_argument(
+        "--provider",
+        choices=["openai", "anthropic"],
+        help="render the request for this provider (default: the prompt's own)",
+    )
     p = verb("diff", "rendered diff, interface diff and the semver bump it calls for")
-    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the prompt")
     p.add_argument(
         "a",
         nargs="?",
@@ -537,15 +569,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", nargs="?", metavar="B", help="same forms (default: the working tree)")
     p.add_argument("--env", action="append", metavar="E", help="compare two environments")
     p = verb("bump", "raise the version in the prompt file")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the prompt")
     g = p.add_mutually_exclusive_group()
-    for part in ("patch", "minor", "major", "auto"):
-        g.add_argument(f"--{part}", dest="part", action="store_const", const=part)
+    for part, what in (
+        ("patch", "raise the patch number"),
+        ("minor", "raise the minor number"),
+        ("major", "raise the major number"),
+        ("auto", "the bump the change calls for (the default)"),
+    ):
+        g.add_argument(f"--{part}", dest="part", action="store_const", const=part, help=what)
     p = verb("lock", "resolve and write lockfiles; --check fails if any disagree")
-    p.add_argument("--env", metavar="E")
-    p.add_argument("--check", action="store_true")
+    p.add_argument(
+        "--env", metavar="E", help="only this environment (default: the first; --check: all)"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if any file or lock disagrees"
+    )
     p = verb("gate", "run the gate flow on candidates")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("names", nargs="*", metavar="NAME", help="prompts to gate (default: all)")
     p.add_argument("--env", metavar="E", help="target environment (default: the first gated)")
     p.add_argument("--changed-since", metavar="REF", help="only prompts changed since a git ref")
     p.add_argument(
@@ -561,39 +602,83 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: through Prefect when PREFECT_API_URL is set",
     )
     p = verb("promote", "the promotion flow: move a gated version into an environment")
-    p.add_argument("target", metavar="NAME@VERSION")
-    p.add_argument("--to", required=True, metavar="E")
+    p.add_argument("target", metavar="NAME@VERSION", help="the prompt and version to promote")
+    p.add_argument("--to", required=True, metavar="E", help="the environment to promote into")
     approval_args(p)
     p = verb("rollback", "promote the previously live version again")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--env", required=True, metavar="E")
+    p.add_argument("name", metavar="NAME", help="the prompt")
+    p.add_argument("--env", required=True, metavar="E", help="the environment to roll back")
     approval_args(p)
     p = verb("drift", "compare deployed targets with the lock; --sweep re-runs suites live")
-    p.add_argument("--env", metavar="E")
-    p.add_argument("--sweep", action="store_true")
+    p.add_argument("--env", metavar="E", help="only this environment (default: all with targets)")
+    p.add_argument(
+        "--sweep", action="store_true", help="also re-run each locked prompt's suite live"
+    )
     p = verb("at", "what was live in ENV at TIME, with full text and hashes")
-    p.add_argument("env", metavar="ENV")
-    p.add_argument("time", metavar="TIME", help="ISO 8601; UTC when no zone is given")
-    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("env", metavar="ENV", help="the environment")
+    p.add_argument("time", metavar="TIME", help="ISO 8601 (UTC when no zone is given), or `now`")
+    p.add_argument("name", nargs="?", metavar="NAME", help="only this prompt")
     p = verb("history", "every version, gate run, promotion and drift finding for one prompt")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the prompt")
     p = verb("audit", "verify the tamper-evident chain, or export it")
-    p.add_argument("action", choices=["verify", "export"])
-    p.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
-    p.add_argument("--output", metavar="PATH")
+    p.add_argument(
+        "action", choices=["verify", "export"], help="verify the chain, or export the log"
+    )
+    p.add_argument(
+        "--format",
+        choices=["csv", "json", "parquet"],
+        default="csv",
+        help="export format (default: csv)",
+    )
+    p.add_argument("--output", metavar="PATH", help="export to this file (default: audit.FORMAT)")
     p = verb("sql", "run SQL on the store, print a table (or JSON)")
-    p.add_argument("query", metavar="QUERY")
+    p.add_argument("query", metavar="QUERY", help="a read-only SQL query (SELECT, EXPLAIN...)")
     p = verb("plugins", "the gates, assertions, providers and targets found, and where from")
-    p.add_argument("--kind", choices=["gate", "assertion", "provider", "target"])
-    p = verb("report", "a run's report")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--format", choices=["md", "html", "junit", "sarif", "json"], default="md")
+    p.add_argument(
+        "--kind",
+        choices=["gate", "assertion", "provider", "target"],
+        help="only plugins of this kind (default: all)",
+    )
+    p = verb("report", "a run's report, rebuilt from the store")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, or `latest` for the newest run")
+    p.add_argument(
+        "--format",
+        choices=["md", "html", "junit", "sarif", "json"],
+        default="md",
+        help="md (the PR comment), html, junit, sarif (lint findings) or json (default: md)",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report here, not stdout")
+    p = verb(
+        "dev-server",
+        "a stand-in for a model (not an LLM): a local server speaking the OpenAI and Anthropic "
+        "wire protocols, for trying promptrail offline",
+    )
+    p.add_argument("--port", type=int, default=8787, help="the port (default: 8787)")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds to wait before answering")
+    p.add_argument(
+        "--outputs",
+        metavar="FILE",
+        help="YAML {prompt: {case_id: output}}: answer each suite case of the workspace so",
+    )
+    p.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print the export lines pointing the SDKs here, and exit",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        if "--json" in argv:
+            sys.stdout.write(json.dumps(exc.to_json()) + "\n")
+        else:
+            sys.stderr.write(f"promptrail: error: {exc}\n")
+        return exc.exit_code
     for key, default in (("json", False), ("C", "."), ("actor", None), ("verbose", False)):
         if not hasattr(args, key):
             setattr(args, key, default)
@@ -606,13 +691,20 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return COMMANDS[args.verb](args)
+        code = COMMANDS[args.verb](args)
+        sys.stdout.flush()
+        return code
     except PromptrailError as exc:
         if args.json:
             sys.stdout.write(json.dumps(exc.to_json()) + "\n")
         else:
             sys.stderr.write(f"promptrail: error: {exc}\n")
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader (`| head`) stopped reading: not an error of ours, and no traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         sys.stderr.write("promptrail: interrupted\n")
         return 130

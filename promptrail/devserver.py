@@ -394,6 +394,40 @@ def dotted_responder(spec: str) -> Responder:
     return func  # type: ignore[no-any-return]
 
 
+def serve(
+    port: int = 8787,
+    latency: float = 0.0,
+    outputs: Path | None = None,
+    workspace: Path = Path("."),
+    responder_spec: str | None = None,
+    print_env: bool = False,
+) -> int:
+    """Run the stand-in model in the foreground until interrupted (``promptrail dev-server``)."""
+    if print_env:
+        for k, v in env_for(port).items():
+            print(f"export {k}={v}")
+        return 0
+    responder = None
+    if outputs:
+        responder = outputs_responder(outputs, workspace)
+    elif responder_spec:
+        sys.path.insert(0, str(Path.cwd() / "tests"))
+        responder = dotted_responder(responder_spec)
+    server = FakeLLMServer(responder=responder, latency=latency, port=port).start()
+    print(
+        f"promptrail dev-server: a stand-in for a model, NOT an LLM. Listening on "
+        f"{server.openai_base_url} (openai) and {server.anthropic_base_url} (anthropic).\n"
+        f'Point the SDKs at it with: eval "$(promptrail dev-server --print-env --port {port})"',
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="A fake OpenAI/Anthropic server for local runs.")
     ap.add_argument("--port", type=int, default=8787)
@@ -412,27 +446,7 @@ def main(argv: list[str] | None = None) -> None:
         help="print export lines for the SDKs' variables and exit",
     )
     args = ap.parse_args(argv)
-    if args.print_env:
-        for k, v in env_for(args.port).items():
-            print(f"export {k}={v}")
-        return
-    sys.path.insert(0, str(Path.cwd() / "tests"))
-    responder = None
-    if args.outputs:
-        responder = outputs_responder(args.outputs, args.workspace)
-    elif args.responder:
-        responder = dotted_responder(args.responder)
-    server = FakeLLMServer(responder=responder, latency=args.latency, port=args.port).start()
-    print(
-        f"fake LLM server on {server.openai_base_url} (openai) and "
-        f"{server.anthropic_base_url} (anthropic); Ctrl-C to stop",
-        flush=True,
-    )
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    serve(args.port, args.latency, args.outputs, args.workspace, args.responder, args.print_env)
 
 
 if __name__ == "__main__":

@@ -31,3 +31,24 @@ def test_readme_opens_with_the_two_commands() -> None:
     block = README.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     assert "pip install -e" in block[0] and "promptrail gate --cache replay" in block[0]
     assert block[1].startswith("python -m pytest")
+
+
+def test_every_option_of_every_verb_has_help() -> None:
+    missing = [
+        f"{name} {action.dest}"
+        for name, p in verbs().items()
+        for action in p._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert missing == [], missing
+
+
+def test_usage_errors_honour_json(cli) -> None:
+    import json
+
+    code, out, err = cli("gate", "--no-such-flag", "--json")
+    assert code == 2
+    assert json.loads(out)["error"]["kind"] == "usage"
+    assert "--no-such-flag" in json.loads(out)["error"]["message"]
+    code, out, err = cli("bump")
+    assert code == 2 and out == "" and "required" in err and "Traceback" not in err

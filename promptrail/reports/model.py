@@ -18,7 +18,15 @@ def _json(value: Any) -> Any:
 def build(
     store: Any, run_id: str, root: Path | None = None, result: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    runs = store.query_dicts("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    if run_id == "latest":
+        runs = store.query_dicts(
+            "SELECT * FROM runs WHERE kind = 'gate' ORDER BY started_at DESC LIMIT 1"
+        )
+        if not runs:
+            raise UsageError("no gate run in the store yet: run `promptrail gate` first")
+        run_id = runs[0]["run_id"]
+    else:
+        runs = store.query_dicts("SELECT * FROM runs WHERE run_id = ?", [run_id])
     if not runs:
         raise UsageError(f"no run {run_id!r} in the store")
     run = runs[0]
