@@ -37,7 +37,9 @@ def _store(db: str | Path | Store | None) -> Store:
 
 def frame(sql: str, params: list[Any] | None = None, db: str | Path | Store | None = None) -> Any:
     """The result of one read query as a pandas DataFrame (timestamps in UTC)."""
-    import pandas  # noqa: F401  (DuckDB's .df() needs it; fail here with a clear import error)
+    from promptrail.extras import require
+
+    require("pandas", "analytics")  # DuckDB's .df() needs it: fail here with the install hint
 
     store = _store(db)
     with store.connection() as con:

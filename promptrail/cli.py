@@ -254,6 +254,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     with Progress(enabled=not args.json) as progress:
         if mode == "prefect":
             prefect_env(root)
+            from promptrail.extras import require
+
+            require("prefect", "prefect", "running the gate through Prefect (PREFECT_API_URL)")
             check_api()
             from flows.gate import gate_flow
 

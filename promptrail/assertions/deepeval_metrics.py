@@ -34,9 +34,11 @@ def load_deepeval() -> Any:
         )
         os.environ.setdefault("DEEPEVAL_RESULTS_FOLDER", os.environ["DEEPEVAL_CACHE_FOLDER"])
         os.environ.setdefault("ERROR_REPORTING", "NO")
-        import deepeval.metrics
-        import deepeval.test_case
+        from promptrail.extras import require
 
+        deepeval = require("deepeval", "deepeval")
+        require("deepeval.metrics", "deepeval")
+        require("deepeval.test_case", "deepeval")
         _deepeval = deepeval
     return _deepeval
 
@@ -85,6 +87,9 @@ class DeepEvalMetric(Assertion):
     def check(self, ctx: AssertionContext) -> None:
         if not re.fullmatch(r"[A-Za-z]+", self.metric):
             raise ValueError(f"{self.metric!r} is not a deepeval metric name")
+        from promptrail.extras import ensure
+
+        ensure("deepeval", "deepeval", f"the assertion deepeval:{self.metric}")
 
     async def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         de = load_deepeval()
