@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -225,9 +224,9 @@ def test_a_tampered_export_is_found(store: Store, tmp_path: Path) -> None:
         audit.export(store, "xml", tmp_path / "audit.xml")
 
 
-def test_verify_checks_100k_rows_in_under_5_seconds(store: Store) -> None:
+def test_verify_checks_100k_rows(store: Store) -> None:
     """Rows built with the same formula and loaded in one Arrow batch, as a year of busy
-    CI would leave them."""
+    CI would leave them. (How fast: bench/audit_scale.py; tests assert behaviour only.)"""
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     rows, prev = [], audit.GENESIS
     for seq in range(1, 100_001):
@@ -255,10 +254,7 @@ def test_verify_checks_100k_rows_in_under_5_seconds(store: Store) -> None:
         prev = digest
     store.write({"audit_log": rows})
     store.append_audit("promote", "alice", "production/p", {"after": "bulk"})
-    start = time.perf_counter()
     result = audit.verify(store)
-    elapsed = time.perf_counter() - start
     assert result == {"status": "ok", "rows": 100_001, "first_bad_seq": None, "reason": None}
-    assert elapsed < 5, f"verify took {elapsed:.2f} s"
     store.execute("UPDATE audit_log SET payload = '{}' WHERE seq = 99999")
     assert audit.verify(store)["first_bad_seq"] == 99_999

@@ -357,12 +357,13 @@ def test_a_locked_store_is_waited_for(tmp_path: Path) -> None:
 def test_a_store_locked_too_long_is_an_operational_error(tmp_path: Path) -> None:
     store = open_store(tmp_path / "l.duckdb")
     store.lock_timeout = 0.5
-    holder = _hold(store.path, 5)
+    holder = _hold(store.path, 60)
     try:
         start = time.monotonic()
         with pytest.raises(OperationalError) as err:
             store.query("SELECT 1")
-        assert 0.5 <= time.monotonic() - start < 2.5
+        # gave up after lock_timeout instead of waiting out the holder (loose: busy machines)
+        assert 0.5 <= time.monotonic() - start < 30
         assert str(store.path) in str(err.value) and err.value.exit_code == 3
     finally:
         holder.kill()
