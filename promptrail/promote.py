@@ -261,8 +261,20 @@ def rollback(
     ws.config.environment(env)
     history = live(Store(ws.store_path()), env, name)
     current = read_lock(ws.lock_path(env)).get(name)
+    # What each promotion replaced counts too: the lock entry the first recorded promotion
+    # replaced may come from git (a fresh store), and is still a version that was live here.
+    replaced = [
+        {"version": p["from_version"], "content_hash": p["from_hash"]}
+        for p in history
+        if p.get("from_hash")
+    ]
     previous = next(
-        (p for p in history if current is None or p["content_hash"] != current.content_hash), None
+        (
+            p
+            for p in [*history, *replaced]
+            if current is None or p["content_hash"] != current.content_hash
+        ),
+        None,
     )
     if previous is None:
         return {

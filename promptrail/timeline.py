@@ -15,8 +15,10 @@ from promptrail.errors import UsageError
 
 
 def parse_time(text: str) -> datetime:
-    """ISO 8601; without a zone it means UTC."""
+    """ISO 8601; without a zone it means UTC. ``now`` is the current time."""
     raw = text.strip()
+    if raw.lower() == "now":
+        return datetime.now(UTC)
     if raw.endswith(("Z", "z")):
         raw = raw[:-1] + "+00:00"
     try:

@@ -29,7 +29,7 @@ def test_every_verb_is_in_the_readme() -> None:
 
 def test_readme_opens_with_the_two_commands() -> None:
     block = README.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
-    assert "pip install -e" in block[0] and "promptrail gate --cache replay" in block[0]
+    assert "uv sync --frozen" in block[0] and "promptrail gate --cache replay" in block[0]
     assert block[1].startswith("python -m pytest")
 
 
