@@ -52,3 +52,16 @@ def test_usage_errors_honour_json(cli) -> None:
     assert "--no-such-flag" in json.loads(out)["error"]["message"]
     code, out, err = cli("bump")
     assert code == 2 and out == "" and "required" in err and "Traceback" not in err
+
+
+def test_every_verb_is_in_the_cli_reference() -> None:
+    reference = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
+    missing = [v for v in verbs() if f"| `{v}" not in reference]
+    assert missing == [], f"add these verbs to docs/cli.md: {missing}"
+
+
+def test_docs_do_not_point_outside_the_repository() -> None:
+    root = Path(__file__).parent.parent
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        assert "../shared" not in doc.read_text(), doc.name
+        assert "SPEC.md" not in doc.read_text(), doc.name
