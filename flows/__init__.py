@@ -13,3 +13,7 @@ for _key, _value in {
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }.items():
     os.environ.setdefault(_key, _value)
+
+from promptrail.secrets import install_log_redaction  # noqa: E402 - after the defaults
+
+install_log_redaction()  # no secret in a flow's logs, whichever handler sends them

@@ -39,7 +39,10 @@ def notify(slug: str, run_id: str, findings: list[dict[str, Any]]) -> None:
     lines = [
         f"- {f['env']}/{f['name']}: {f['kind']} at {f['target']}: {f['detail']}" for f in findings
     ]
+    from promptrail.secrets import redact_text
+
+    body = f"promptrail drift run {run_id}: {len(findings)} new finding(s)\n" + "\n".join(lines)
     Block.load(slug).notify(  # type: ignore[union-attr]
-        body=f"promptrail drift run {run_id}: {len(findings)} new finding(s)\n" + "\n".join(lines),
-        subject=f"promptrail: drift in {findings[0]['env']}",
+        body=redact_text(body),
+        subject=redact_text(f"promptrail: drift in {findings[0]['env']}"),
     )

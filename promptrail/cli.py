@@ -14,7 +14,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from promptrail.errors import EXIT_CHECK_FAILED, EXIT_OK, PromptrailError, UsageError
+from promptrail.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    OperationalError,
+    PromptrailError,
+    UsageError,
+)
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -30,6 +36,16 @@ def command(
 
 
 # -- output --------------------------------------------------------------------------------
+def _report_error(args: argparse.Namespace, exc: PromptrailError) -> int:
+    from promptrail.secrets import redact, redact_text
+
+    if args.json:
+        sys.stdout.write(json.dumps(redact(exc.to_json())) + "\n")
+    else:
+        sys.stderr.write(redact_text(f"promptrail: error: {exc}") + "\n")
+    return exc.exit_code
+
+
 def emit(args: argparse.Namespace, data: Any, human: Callable[[], None] | None = None) -> None:
     if args.json:
         sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
@@ -688,6 +704,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verb:
         parser.print_help()
         return EXIT_OK
+    from promptrail.secrets import install_log_redaction
+
+    install_log_redaction()
     if args.verbose:  # Prefect and promptrail log at WARNING unless asked
         import logging
 
@@ -698,16 +717,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         return code
     except PromptrailError as exc:
-        if args.json:
-            sys.stdout.write(json.dumps(exc.to_json()) + "\n")
-        else:
-            sys.stderr.write(f"promptrail: error: {exc}\n")
-        return exc.exit_code
+        return _report_error(args, exc)
     except BrokenPipeError:
         # The reader (`| head`) stopped reading: not an error of ours, and no traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # a full disk, a vanished folder, a refused connection: operational
+        where = exc.filename if isinstance(exc.filename, str) else None
+        return _report_error(
+            args, OperationalError(exc.strerror or str(exc), file=where, kind="os")
+        )
+    except RecursionError:
+        return _report_error(args, UsageError("input nested too deeply", kind="too-deep"))
     except KeyboardInterrupt:
         sys.stderr.write("promptrail: interrupted\n")
         return 130

@@ -9,13 +9,15 @@ an operational error (exit 3), never "clean".
 
 from __future__ import annotations
 
-import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from promptrail.lock import read_lock
 from promptrail.runtime import bundle_hash
+
+log = logging.getLogger(__name__)
 
 OPERATIONAL_KINDS = {"unreachable", "provider-error"}
 
@@ -368,17 +370,14 @@ def alert(ws: Any, run_id: str, findings: list[Finding]) -> int:
     url = ws.config.alerts.webhook
     if not url:
         return 0
-    import urllib.request
+    from promptrail import net
 
     sent = 0
     for f in findings:
-        body = json.dumps({"source": "promptrail", "run_id": run_id, "finding": f.to_dict()})
-        req = urllib.request.Request(
-            url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
-        )
         try:
-            with urllib.request.urlopen(req, timeout=10):  # noqa: S310 - configured webhook
-                sent += 1
-        except OSError:
+            net.post_json(url, {"source": "promptrail", "run_id": run_id, "finding": f.to_dict()})
+            sent += 1
+        except net.NetError as exc:
+            log.warning("drift alert not sent: %s", exc)
             continue
     return sent

@@ -106,7 +106,11 @@ class Evaluator:
         self.ws = ws
         cfg = ws.config
         self.cache_mode = cache_mode or cfg.cache.mode
-        cache = None if self.cache_mode == "off" else ResponseCache(ws.root / cfg.cache.path)
+        cache = (
+            None
+            if self.cache_mode == "off"
+            else ResponseCache(ws.root / ws.inside(cfg.cache.path, "promptrail.yaml"))
+        )
         self.client = ModelClient(cfg.providers, cache=cache, mode=self.cache_mode)
         self.judge = ProviderJudge(self.client, cfg.judge.provider, cfg.judge.name)
         self.progress = progress

@@ -150,6 +150,23 @@ class AlertSettings(Strict):
     prefect_block: str | None = None  # a Prefect notification block, e.g. "slack-webhook/ops"
 
 
+class LimitSettings(Strict):
+    """``limits:`` in promptrail.yaml: raise (or lower) a bound; see docs/security.md."""
+
+    file_bytes: int | None = Field(default=None, gt=0)
+    yaml_nodes: int | None = Field(default=None, gt=0)
+    template_seconds: float | None = Field(default=None, gt=0)
+    template_output_chars: int | None = Field(default=None, gt=0)
+    template_range: int | None = Field(default=None, gt=0)
+    template_depth: int | None = Field(default=None, gt=0)
+    provider_response_bytes: int | None = Field(default=None, gt=0)
+    http_seconds: float | None = Field(default=None, gt=0)
+    http_response_bytes: int | None = Field(default=None, gt=0)
+
+    def values(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 class Config(Strict):
     environments: list[Environment] = Field(min_length=1)
     store: str = ".promptrail/promptrail.duckdb"
@@ -159,6 +176,7 @@ class Config(Strict):
     gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     token_budget: int | None = None
+    limits: LimitSettings = Field(default_factory=LimitSettings)
 
     @field_validator("environments")
     @classmethod

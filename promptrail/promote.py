@@ -136,14 +136,14 @@ def promote(
             )
             return result
         now = datetime.now(UTC)
+        from promptrail.store.rows import version_rows
+        from promptrail.targets import load_target, make_bundle
+
+        bundle = make_bundle(resolved, env, now.isoformat(), actor)  # refuses a secret
         entries[name] = LockEntry(
             resolved.version, resolved.content_hash, dict(resolved.components)
         )
         write_lock(lock_path, env, entries)
-        from promptrail.store.rows import version_rows
-        from promptrail.targets import load_target, make_bundle
-
-        bundle = make_bundle(resolved, env, now.isoformat(), actor)
         deployed = []
         for spec in environment.targets:
             target = load_target(spec.model_dump(), ws)

@@ -1,10 +1,14 @@
-"""Keep secrets out of everything promptrail writes: the store, reports, logs.
+"""Keep secrets out of everything promptrail writes: the store, reports, logs, the response
+cache, bundles and webhook bodies. This is the one redactor; every sink calls it.
 
-``redact`` replaces anything shaped like an API key or a private key with ``[REDACTED]``, in
-strings and, recursively, in dict keys and values and in lists. It also replaces, by value,
-the keys actually configured in this process (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``
-environment variables), so even a key of no known shape never reaches the store. The patterns
-are shared with the lint gate.
+``redact`` replaces anything shaped like a credential with ``[REDACTED]``, in strings and,
+recursively, in dict keys and values and in lists: API keys of known formats (OpenAI,
+Anthropic, GitHub, GitLab, AWS, Slack, Google, Hugging Face, Stripe), JWTs, private key blocks,
+and the password of a URL (``https://user:[REDACTED]@host``). It also replaces, by value, the
+secrets actually configured in this process (environment variables whose name says key,
+token, secret, password or credentials), so even a key of no known shape never leaves.
+``redact_text`` is the same for one string, e.g. a rendered report. The patterns are shared
+with the lint gate.
 
 ``CANDIDATE`` is a looser form of the same patterns (no word boundaries), written for RE2 so
 the store can find the few values that need ``redact`` with one vectorised pass over a column
@@ -13,27 +17,55 @@ instead of a Python call per value.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
 
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("Anthropic API key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
-    ("OpenAI API key", re.compile(r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}")),
+    ("OpenAI API key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
     ("Stripe secret key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{20,}")),
-    ("AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})")),
-    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    ("AWS access key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
+    (
+        "AWS secret access key",
+        re.compile(r"\b(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+=]{40}"),
+    ),
+    (
+        "GitHub token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
+    ),
+    (
+        "GitLab token",
+        re.compile(
+            r"\b(?:glpat|gldt|glrt|glptt|glcbt|glimt|glft|glsoat|gloas|glagent)-[A-Za-z0-9_-]{20,}"
+        ),
+    ),
+    ("Slack token", re.compile(r"\bxox[abeoprs]-[A-Za-z0-9-]{10,}")),
+    (
+        "Slack webhook",
+        re.compile(r"\bhooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,}"),
+    ),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
     ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
     (
+        "JSON Web Token",
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+    ),
+    (
         "private key",
         re.compile(
-            r"-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z ]+ )?PRIVATE "
-            r"KEY-----)?"
+            r"-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END "
+            r"(?:[A-Z ]+ )?PRIVATE KEY(?: BLOCK)?-----)?"
         ),
     ),
+    (
+        "password in a URL",
+        re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s/?#@:\"'<>]*:[^\s/?#@\"'<>]+@"),
+    ),
 ]
+# the password of a URL is replaced, the scheme, user and host stay readable
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s/?#@:\"'<>]*:)[^@]+@")
 _ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in PATTERNS))
 _HINTS = (
     "sk-",
@@ -41,19 +73,41 @@ _HINTS = (
     "k_test_",
     "AKIA",
     "ASIA",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
+    "ABIA",
+    "ACCA",
+    "ecret",
+    "ECRET",
+    "gh",
     "github_pat_",
+    "gl",
     "xox",
+    "hooks.slack.com",
     "AIza",
     "hf_",
+    "eyJ",
     "PRIVATE KEY",
+    "://",
 )
 REDACTED = "[REDACTED]"
-SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_PASSWORD")
+# environment variables whose values are secrets: the name ends with one of these...
+SECRET_ENV_SUFFIXES = (
+    "_API_KEY",
+    "_APIKEY",
+    "_ACCESS_KEY",
+    "_ACCESS_KEY_ID",
+    "_SECRET_KEY",
+    "_PRIVATE_KEY",
+    "_TOKEN",
+    "_SECRET",
+    "_PASSWORD",
+    "_PASSWD",
+    "_PAT",
+    "_CREDENTIALS",
+    "_AUTH",
+)
+# ...or contains one of these
+SECRET_ENV_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "APIKEY")
+MIN_SECRET_LENGTH = 8
 CANDIDATE = "|".join(f"(?:{p.pattern.replace(chr(92) + 'b', '')})" for _, p in PATTERNS)
 
 
@@ -61,11 +115,19 @@ def find(text: str) -> list[tuple[str, re.Match[str]]]:
     return [(label, m) for label, p in PATTERNS for m in [p.search(text)] if m]
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable of this name holds a secret."""
+    upper = name.upper()
+    return upper.endswith(SECRET_ENV_SUFFIXES) or any(w in upper for w in SECRET_ENV_WORDS)
+
+
 def secret_values() -> list[str]:
     """The values of this process's secret-looking environment variables (8+ characters),
     longest first so a key that contains another is replaced whole."""
     values = {
-        v for k, v in os.environ.items() if k.upper().endswith(SECRET_ENV_SUFFIXES) and len(v) >= 8
+        v
+        for k, v in os.environ.items()
+        if is_secret_name(k) and len(v) >= MIN_SECRET_LENGTH and v.strip() == v
     }
     return sorted(values, key=len, reverse=True)
 
@@ -82,14 +144,35 @@ def redact(value: Any, values: list[str] | None = None) -> Any:
     return _redact(value, secret_values() if values is None else values)
 
 
+def redact_text(text: str, values: list[str] | None = None) -> str:
+    """One string, redacted (a rendered report, a log line, an error message)."""
+    return _redact_str(text, secret_values() if values is None else values)
+
+
+def contains_secret(value: Any, values: list[str] | None = None) -> bool:
+    """Whether ``redact`` would change anything in ``value``."""
+    return bool(redact(value, values) != value)
+
+
+def _sub(m: re.Match[str]) -> str:
+    text = m.group(0)
+    if text.endswith("@") and "://" in text:
+        return _URL_PASSWORD.sub(lambda u: f"{u.group('head')}{REDACTED}@", text)
+    return REDACTED
+
+
+def _redact_str(value: str, values: list[str]) -> str:
+    for secret in values:
+        if secret in value:
+            value = value.replace(secret, REDACTED)
+    if any(h in value for h in _HINTS):
+        value = _ANY.sub(_sub, value)
+    return value
+
+
 def _redact(value: Any, values: list[str]) -> Any:
     if isinstance(value, str):
-        for secret in values:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        if any(h in value for h in _HINTS):
-            value = _ANY.sub(REDACTED, value)
-        return value
+        return _redact_str(value, values)
     if isinstance(value, dict):
         return {
             _redact(k, values) if isinstance(k, str) else k: _redact(v, values)
@@ -98,3 +181,32 @@ def _redact(value: Any, values: list[str]) -> Any:
     if isinstance(value, (list, tuple)):
         return [_redact(v, values) for v in value]
     return value
+
+
+_installed = False
+
+
+def install_log_redaction() -> None:
+    """Redact every log record this process creates, whichever logger or handler (Prefect's
+    included) it goes to: the message, with its arguments filled in, and any traceback."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string: the handler reports it
+            return record
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact_text(text)
+        return record
+
+    logging.setLogRecordFactory(factory)

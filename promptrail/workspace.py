@@ -36,7 +36,7 @@ class Workspace:
         self._prompts: dict[str, Loaded] = {}
         self._components: dict[str, Loaded] = {}
         self._resolved: dict[str, Any] = {}
-        if ref is None and not (self.root / CONFIG_FILE).is_file():
+        if ref is None and not (self.root / CONFIG_FILE).exists():
             raise UsageError(
                 f"no {CONFIG_FILE} here; run `promptrail init` or pass -C DIR",
                 file=self.root / CONFIG_FILE,
@@ -45,6 +45,8 @@ class Workspace:
     # -- reading files -------------------------------------------------------------------
     def inside(self, rel: str, referrer: str | None = None) -> str:
         """Normalise a workspace-relative path, refusing any that would leave the workspace."""
+        if "\x00" in rel:
+            raise UsageError(f"path {rel!r} contains a NUL byte", file=referrer)
         pure = PurePosixPath(rel.replace("\\", "/"))
         if pure.is_absolute() or ".." in pure.parts:
             raise UsageError(f"path {rel!r} leaves the workspace", file=referrer)
@@ -57,13 +59,27 @@ class Workspace:
         return str(pure)
 
     def exists(self, rel: str) -> bool:
+        """Whether the workspace has an entry at ``rel``: a FIFO, a device or a link (even a
+        dangling one) counts, so reading it is an error rather than a silent skip."""
         if self.ref is None:
-            return (self.root / rel).is_file()
+            path = self.root / rel
+            return path.is_symlink() or (path.exists() and not path.is_dir())
         return rel in self._git_files()
+
+    def path(self, rel: str) -> Path:
+        """The file at ``rel``, refusing one that resolves (through links) outside the root."""
+        full = self.root / rel
+        try:
+            real = full.resolve()
+        except (OSError, RuntimeError):  # a link loop
+            raise UsageError("cannot resolve the path (a link loop?)", file=rel) from None
+        if not real.is_relative_to(self.root):
+            raise UsageError(f"{rel} leaves the workspace (through a link to {real})", file=rel)
+        return full
 
     def read(self, rel: str) -> str:
         if self.ref is None:
-            return read_text(self.root / rel, rel)
+            return read_text(self.path(rel), rel)
         out = self._git("show", f"{self.ref}:./{rel}", binary=True)
         if out is None:
             raise UsageError(f"not in git at {self.ref}", file=rel)
@@ -72,7 +88,12 @@ class Workspace:
     def listdir(self, folder: str, suffix: str = ".yaml") -> list[str]:
         if self.ref is None:
             base = self.root / folder
-            return sorted(f"{folder}/{p.name}" for p in base.glob(f"*{suffix}") if p.is_file())
+            # every entry but folders: a FIFO or a link out is an error when read, not skipped
+            return sorted(
+                f"{folder}/{p.name}"
+                for p in base.glob(f"*{suffix}")
+                if p.is_symlink() or not p.is_dir()
+            )
         return sorted(
             f
             for f in self._git_files()
@@ -95,7 +116,7 @@ class Workspace:
 
     def load_yaml(self, rel: str) -> tuple[dict[str, Any], str]:
         if self.ref is None:
-            return load_mapping(self.root / rel, rel)
+            return load_mapping(self.path(rel), rel)
         text = self.read(rel)
         data = parse(text, rel) or {}
         if not isinstance(data, dict):
@@ -115,8 +136,13 @@ class Workspace:
     # -- the files -------------------------------------------------------------------------
     @cached_property
     def config(self) -> Config:
+        from promptrail import limits
+
+        limits.configure(None)  # this workspace's limits, not a previous one's
         data, text = self.load_yaml(CONFIG_FILE)
-        return validate_file(Config, data, text, CONFIG_FILE)
+        config = validate_file(Config, data, text, CONFIG_FILE)
+        limits.configure(config.limits.values())
+        return config
 
     def prompt_names(self) -> list[str]:
         return [PurePosixPath(p).stem for p in self.listdir("prompts")]

@@ -54,7 +54,12 @@ def make_client(settings: Mapping[str, Any]) -> Any:
         )
     import anthropic
 
-    return anthropic.AsyncAnthropic(max_retries=0, timeout=float(settings.get("timeout", 60)))
+    from promptrail import net
+
+    timeout = float(settings.get("timeout", 60))
+    return anthropic.AsyncAnthropic(
+        max_retries=0, timeout=timeout, http_client=net.async_client(timeout)
+    )
 
 
 async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int], str]:

@@ -3,7 +3,8 @@
 ``ModelClient.complete`` is the only way promptrail calls a model. It answers from the cache
 when it can (``replay`` answers only from it), limits concurrency per provider, and retries
 transient failures (408, 409, 429, 5xx, timeouts, dropped connections) with exponential
-backoff and full jitter, honouring ``retry-after``. The SDKs' own retries are off, so every
+backoff and full jitter, honouring ``retry-after``. Each attempt has a total deadline
+(``timeout``) and a response size cap (``promptrail.net``, ``limits.provider_response_bytes``). The SDKs' own retries are off, so every
 attempt is counted here. An API key never appears in an error, the cache or the store.
 
 A provider is a module with ``payload(model, messages, params)``, ``make_client(settings)``,
@@ -279,11 +280,23 @@ class ModelClient:
             attempt += 1
             self.stats["calls"] += 1
             started = time.perf_counter()
+            deadline = float(settings["timeout"])
             try:
-                text, usage, model = await module.call(client, request)
+                # a total deadline per attempt: the SDK's timeout is per read, so a server
+                # dribbling a byte at a time would never time out on it alone
+                text, usage, model = await asyncio.wait_for(module.call(client, request), deadline)
                 return text, usage, model, (time.perf_counter() - started) * 1000, attempt
+            except TimeoutError:
+                failure = Failure(None, None, f"no complete response within {deadline:g}s")
             except Exception as exc:  # noqa: BLE001 - the provider module classifies it
-                failure = module.classify(exc)
+                from promptrail.net import refusal
+
+                refused = refusal(exc)  # over the size cap, a metadata address: not retried
+                failure = (
+                    Failure(None, None, refused, retryable=False)
+                    if refused
+                    else module.classify(exc)
+                )
                 if failure is None:
                     raise
             if not failure.retryable or attempt >= allowed:

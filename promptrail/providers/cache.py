@@ -7,7 +7,8 @@
 Read once into memory on first use (a later line for the same key wins); appended under an
 exclusive ``fcntl`` lock, one ``write`` per line, so concurrent processes can share the file.
 Costs are not stored: they are recomputed from tokens with the current price table. Neither
-headers nor keys are stored.
+headers nor keys are stored, and outputs are redacted (``promptrail.secrets``) before they are
+written: a model that echoes a key records ``[REDACTED]``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from promptrail.errors import OperationalError, UsageError
 
 RESPONSE_FIELDS = ("text", "input_tokens", "output_tokens", "cached_tokens", "latency_ms", "model")
 
@@ -41,6 +45,8 @@ class ResponseCache:
     def _read(self) -> dict[str, dict[str, Any]]:
         entries: dict[str, dict[str, Any]] = {}
         try:
+            if not stat.S_ISREG(os.stat(self.path).st_mode):  # a FIFO or /dev/zero never ends
+                raise UsageError("the response cache is not a regular file", file=self.path)
             fh = self.path.open("rb")
         except FileNotFoundError:
             return entries
@@ -65,13 +71,16 @@ class ResponseCache:
         return self._load().get(key)
 
     def put(self, key: str, request: Any, response: Any) -> None:
+        from promptrail.secrets import redact
+
+        # the cache file is often committed (recordings/cache.jsonl): no secret goes in it
         record = {
-            "text": response.text,
+            "text": redact(response.text),
             "input_tokens": int(response.input_tokens),
             "output_tokens": int(response.output_tokens),
             "cached_tokens": int(response.cached_tokens),
             "latency_ms": round(float(response.latency_ms), 1),
-            "model": response.model,
+            "model": redact(response.model),
         }
         line = (
             json.dumps(
@@ -90,12 +99,17 @@ class ResponseCache:
         entries = self._load()
         with self._lock:
             entries[key] = record
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                data = line.encode("utf-8")
-                while data:
-                    data = data[os.write(fd, data) :]
-            finally:
-                os.close(fd)  # releases the lock
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    data = line.encode("utf-8")
+                    while data:
+                        data = data[os.write(fd, data) :]
+                finally:
+                    os.close(fd)  # releases the lock
+            except OSError as exc:
+                raise OperationalError(
+                    f"cannot write the response cache: {exc.strerror}", file=self.path
+                ) from None

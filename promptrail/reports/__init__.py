@@ -29,6 +29,15 @@ FORMATS = {
 
 
 def render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> str:
+    """One format of a report, redacted of secrets: the data before (so escaping cannot hide
+    a secret from the redactor) and the rendered text after (so a template cannot add one)."""
+    from promptrail.secrets import redact, redact_text, secret_values
+
+    values = secret_values()
+    return redact_text(_render(redact(report, values), fmt, ws_root), values)
+
+
+def _render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> str:
     if fmt == "json":
         return json.dumps(report["run"], indent=2, default=str) + "\n"
     if fmt == "junit":

@@ -55,9 +55,10 @@ def make_bundle(resolved: Any, env: str, promoted_at: str, promoted_by: str) -> 
     """What a target receives: the resolved prompt, ready for each provider, and its hash."""
     from promptrail.providers.anthropic import payload as anthropic_payload
     from promptrail.providers.openai import payload as openai_payload
+    from promptrail.secrets import contains_secret
 
     params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
-    return {
+    bundle = {
         "bundle_version": BUNDLE_VERSION,
         "name": resolved.name,
         "version": resolved.version,
@@ -72,3 +73,13 @@ def make_bundle(resolved: Any, env: str, promoted_at: str, promoted_by: str) -> 
         "promoted_at": promoted_at,
         "promoted_by": promoted_by,
     }
+    # a bundle is verified by its content hash, so a secret cannot be redacted out of it:
+    # one that holds a secret is not deployed at all
+    if contains_secret(bundle):
+        raise UsageError(
+            f"{resolved.name} {resolved.version}: the bundle holds what looks like a secret "
+            "(a key, token or password); refusing to deploy it",
+            file=resolved.path or None,
+            kind="secret",
+        )
+    return bundle

@@ -1,0 +1,528 @@
+"""Attacks a pull request can carry, replayed: each is bounded in time (a per-test timeout),
+ends with the exit code the contract says (2 bad input naming the file, 3 operational), with
+no traceback and no secret in any sink. See docs/security.md for the threat model."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from promptrail import limits
+from promptrail.secrets import REDACTED, find, redact, redact_text
+
+SECRET_ENV = "ACME_SERVICE_TOKEN"
+SECRET_VALUE = "plain-looking-credential-7731"
+
+KEYS = {
+    "openai": "sk-proj-Abcdefghijklmnopqrstuvwxyz0123456789",
+    "anthropic": "sk-ant-api03-abcdefghijklmnopqrstuvwxyz-0123456789",
+    "github classic": "ghp_" + "x1" * 18,
+    "github oauth": "gho_" + "Ab3" * 12,
+    "github fine-grained": "github_pat_11ABCDEFG0" + "a1B2c3" * 8,
+    "gitlab": "glpat-" + "xY9_zW8-vU7" * 2,
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "aws secret": "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "slack": "xoxb-123456789012-abcdefghij",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0",
+    "private key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n"
+    "-----END OPENSSH PRIVATE KEY-----",
+}
+
+
+@pytest.fixture(autouse=True)
+def _default_limits():
+    limits.configure(None)
+    yield
+    limits.configure(None)
+
+
+def no_traceback(*texts: str) -> None:
+    for text in texts:
+        assert "Traceback" not in text, text
+
+
+def lint(cli, ws: Path) -> tuple[int, str, str]:
+    code, out, err = cli("-C", str(ws), "lint", "--json")
+    no_traceback(out, err)
+    return code, out, err
+
+
+def error_of(out: str) -> dict:
+    return json.loads(out)["error"]
+
+
+# -- the redactor ------------------------------------------------------------------------------
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("kind", sorted(KEYS))
+def test_redactor_knows_the_key_formats(kind: str) -> None:
+    key = KEYS[kind]
+    assert redact_text(f"token: {key}, then text") == f"token: {REDACTED}, then text"
+    assert find(f"x {key}")
+
+
+@pytest.mark.timeout(5)
+def test_redactor_keeps_the_url_but_not_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert redact_text("db at postgresql://app:s3cr%40t@db.internal:5432/acme ok") == (
+        f"db at postgresql://app:{REDACTED}@db.internal:5432/acme ok"
+    )
+    plain = ["http://localhost:8080/a@b", "git@github.com:acme/x.git", "mailto:bob@acme.test"]
+    assert redact(plain) == plain
+    monkeypatch.setenv(SECRET_ENV, SECRET_VALUE)
+    monkeypatch.setenv("DEPLOY_PASSWORD", "hunter2hunter2")
+    assert redact_text(f"a {SECRET_VALUE} b hunter2hunter2") == f"a {REDACTED} b {REDACTED}"
+
+
+# -- YAML: alias bombs, duplicate keys, encodings ------------------------------------------------
+BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8)
+)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("verb", [["lint"], ["lock", "--check"], ["render", "faq-answer"]])
+def test_alias_bomb_is_refused_quickly(workspace: Path, cli, verb: list[str]) -> None:
+    assert len(BOMB) < 2000
+    prompt = workspace / "prompts/faq-answer.yaml"
+    prompt.write_text(
+        prompt.read_text() + "x-bomb:\n" + "".join("  " + ln + "\n" for ln in BOMB.splitlines())
+    )
+    code, out, err = cli("-C", str(workspace), *verb, "--json")
+    no_traceback(out, err)
+    assert code == 2
+    e = error_of(out)
+    assert e["file"] == "prompts/faq-answer.yaml" and "alias" in e["message"]
+
+
+@pytest.mark.timeout(30)
+def test_duplicate_key_names_both_lines(workspace: Path, cli) -> None:
+    prompt = workspace / "prompts/faq-answer.yaml"
+    text = prompt.read_text()
+    prompt.write_text(text.replace("version: 0.1.0\n", "version: 0.1.0\nversion: 9.9.9\n"))
+    line = text.splitlines().index("version: 0.1.0") + 1
+    code, out, _ = lint(cli, workspace)
+    e = error_of(out)
+    assert code == 2 and e["file"] == "prompts/faq-answer.yaml" and e["line"] == line + 1
+    assert f"lines {line} and {line + 1}" in e["message"] and "'version'" in e["message"]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "where", ["promptrail.yaml", "suites/faq-answer.yaml", "environments/staging.lock"]
+)
+def test_duplicate_keys_in_any_yaml_file(workspace: Path, cli, where: str) -> None:
+    path = workspace / where
+    lines = path.read_text().splitlines()
+    key = next(ln for ln in lines if ln and not ln.startswith(("#", " ", "-")))
+    path.write_text("\n".join([*lines, key]) + "\n")
+    code, out, _ = cli("-C", str(workspace), "lock", "--check", "--json")
+    no_traceback(out)
+    if where.startswith("suites/"):
+        code, out, _ = cli("-C", str(workspace), "gate", "--cache", "replay", "--json")
+        no_traceback(out)
+    assert code == 2 and error_of(out)["file"] == where, out
+    assert "appears twice" in error_of(out)["message"]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "payload, what",
+    [(b"name: faq-answer\x00\n", "NUL"), (b"name: faq-answer\ndescription: \xff\xfe\n", "UTF-8")],
+)
+def test_nul_bytes_and_bad_utf8_are_bad_input(
+    workspace: Path, cli, payload: bytes, what: str
+) -> None:
+    (workspace / "prompts/faq-answer.yaml").write_bytes(payload)
+    code, out, _ = lint(cli, workspace)
+    e = error_of(out)
+    assert code == 2 and e["file"] == "prompts/faq-answer.yaml" and what in e["message"]
+
+
+# -- files: links out of the workspace, FIFOs, devices ---------------------------------------------
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("folder", ["prompts", "components", "suites"])
+def test_links_out_of_the_workspace_are_refused(
+    workspace: Path, tmp_path: Path, cli, folder: str
+) -> None:
+    name = {"prompts": "faq-answer", "components": "tone", "suites": "faq-answer"}[folder]
+    inside = workspace / folder / f"{name}.yaml"
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text(inside.read_text())
+    inside.unlink()
+    inside.symlink_to(outside)
+    code, out, _ = cli("-C", str(workspace), "gate", "--cache", "replay", "--json")
+    no_traceback(out)
+    e = error_of(out)
+    assert (
+        code == 2
+        and e["file"] == f"{folder}/{name}.yaml"
+        and "leaves the workspace" in (e["message"])
+    )
+
+
+@pytest.mark.timeout(30)
+def test_a_fifo_prompt_is_an_error_not_a_hang(workspace: Path, cli) -> None:
+    os.mkfifo(workspace / "prompts/waiting.yaml")
+    code, out, _ = lint(cli, workspace)
+    e = error_of(out)
+    assert code == 2 and e["file"] == "prompts/waiting.yaml" and "regular file" in e["message"]
+
+
+@pytest.mark.timeout(30)
+def test_a_link_to_dev_zero_is_an_error(workspace: Path, cli) -> None:
+    # a link inside the workspace to a device: refused as leaving it, never read
+    (workspace / "schemas/zero.json").symlink_to("/dev/zero")
+    prompt = workspace / "prompts/faq-answer.yaml"
+    prompt.write_text(prompt.read_text().replace("schemas/faq_answer.json", "schemas/zero.json"))
+    code, out, _ = lint(cli, workspace)
+    e = error_of(out)
+    assert code == 2 and "zero.json" in json.dumps(e)
+
+
+@pytest.mark.timeout(30)
+def test_nul_byte_in_a_ref_is_bad_input(workspace: Path, cli) -> None:
+    prompt = workspace / "prompts/faq-answer.yaml"
+    prompt.write_text(
+        prompt.read_text().replace("schemas/faq_answer.json", '"schemas/faq\\0answer.json"')
+    )
+    code, out, _ = lint(cli, workspace)
+    e = error_of(out)
+    assert code == 2 and e["file"] == "prompts/faq-answer.yaml"
+
+
+# -- files written: permissions, a full disk ----------------------------------------------------------
+@pytest.mark.timeout(30)
+def test_atomic_writes_keep_plain_write_permissions(tmp_path: Path) -> None:
+    from promptrail.fsutil import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "bundle.json", "{}")
+        assert stat.S_IMODE((tmp_path / "bundle.json").stat().st_mode) == 0o644
+        (tmp_path / "private.lock").write_text("x")
+        os.chmod(tmp_path / "private.lock", 0o600)
+        write_atomic(tmp_path / "private.lock", "y")  # a replace keeps the old file's mode
+        assert stat.S_IMODE((tmp_path / "private.lock").stat().st_mode) == 0o600
+        os.umask(0o077)
+        write_atomic(tmp_path / "strict.json", "{}")
+        assert stat.S_IMODE((tmp_path / "strict.json").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.timeout(30)
+def test_a_full_disk_is_operational_and_keeps_the_old_file(workspace: Path) -> None:
+    # the file size limit stands in for a full disk: the write fails the same way (EFBIG)
+    lock = workspace / "environments/dev.lock"
+    before = lock.read_text()
+    (workspace / "prompts/faq-answer.yaml").write_text(
+        (workspace / "prompts/faq-answer.yaml").read_text().replace("0.1.0", "0.2.0")
+    )
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))\n"
+        "from promptrail.cli import main\n"
+        f"sys.exit(main(['-C', {str(workspace)!r}, 'lock', '--env', 'dev']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    no_traceback(proc.stdout, proc.stderr)
+    assert proc.returncode == 3, proc.stderr
+    assert "dev.lock" in proc.stderr and "cannot write" in proc.stderr
+    assert lock.read_text() == before
+    assert not [p for p in lock.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+# -- sinks: the response cache ---------------------------------------------------------------------
+@pytest.mark.timeout(30)
+def test_response_cache_never_records_a_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptrail.providers import ModelRequest, ModelResponse, ResponseCache
+
+    monkeypatch.setenv(SECRET_ENV, SECRET_VALUE)
+    cache = ResponseCache(tmp_path / "cache.jsonl")
+    text = f"your key is {KEYS['gitlab']} and {SECRET_VALUE}; jwt {KEYS['jwt']}"
+    response = ModelResponse(text, 1, 1, 0, 1.0, None, "none", "gpt-4o-mini")
+    cache.put("sha256:k", ModelRequest("openai", "gpt-4o-mini", ()), response)
+    written = (tmp_path / "cache.jsonl").read_text()
+    assert SECRET_VALUE not in written and KEYS["gitlab"] not in written
+    assert "eyJ" not in written and REDACTED in written
+    assert (
+        ResponseCache(tmp_path / "cache.jsonl")
+        .get("sha256:k")["text"]
+        .startswith(f"your key is {REDACTED}")
+    )
+
+
+@pytest.mark.timeout(30)
+def test_a_cache_that_is_a_device_is_an_error(workspace: Path, tmp_path: Path) -> None:
+    from promptrail.errors import UsageError
+    from promptrail.providers import ResponseCache
+
+    os.mkfifo(tmp_path / "cache.jsonl")
+    with pytest.raises(UsageError, match="not a regular file"):
+        ResponseCache(tmp_path / "cache.jsonl").get("sha256:k")
+
+
+@pytest.mark.timeout(30)
+def test_logs_are_redacted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from promptrail.secrets import install_log_redaction
+
+    monkeypatch.setenv(SECRET_ENV, SECRET_VALUE)
+    install_log_redaction()
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("promptrail.test").warning(
+            "calling with %s and %s", SECRET_VALUE, KEYS["slack"]
+        )
+    assert SECRET_VALUE not in caplog.text and KEYS["slack"] not in caplog.text
+    assert caplog.text.count(REDACTED) == 2
+
+
+# -- the network: dribbling servers, bombs, redirects, metadata addresses ------------------------------
+class RawServer:
+    """A TCP server on a free port whose every connection is handled by ``behave(conn)``."""
+
+    def __init__(self, behave) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.requests: list[bytes] = []
+        self.closed = threading.Event()
+
+        def serve() -> None:
+            while not self.closed.is_set():
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    return
+                threading.Thread(target=self._handle, args=(conn, behave), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def _handle(self, conn, behave) -> None:
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next(
+                (
+                    int(ln.split(b":")[1])
+                    for ln in head.split(b"\r\n")
+                    if ln.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.requests.append(head + b"\r\n\r\n" + body)
+            behave(conn, self)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.closed.set()
+        self.sock.close()
+
+
+def dribble(conn, server) -> None:
+    import time
+
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    while not server.closed.is_set():
+        conn.sendall(b" ")
+        time.sleep(0.2)
+
+
+def answer(
+    body: bytes, status: str = "200 OK", headers: str = "Content-Type: application/json\r\n"
+):
+    def behave(conn, server) -> None:
+        conn.sendall(
+            f"HTTP/1.1 {status}\r\n{headers}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+
+    return behave
+
+
+def deflate_bomb(size: int) -> bytes:
+    import zlib
+
+    c = zlib.compressobj(9)
+    chunk = b"\0" * (1 << 20)
+    return b"".join(c.compress(chunk) for _ in range(size >> 20)) + c.flush()
+
+
+def provider_call(monkeypatch: pytest.MonkeyPatch, url: str, **settings) -> Exception:
+    import asyncio
+
+    from promptrail.providers import ModelClient, ModelRequest
+
+    monkeypatch.setenv("OPENAI_BASE_URL", url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-" + "k" * 24)
+    client = ModelClient({"openai": {"max_attempts": 1, "timeout": 1, **settings}}, mode="off")
+    req = ModelRequest("openai", "gpt-4o-mini", ({"role": "user", "content": "hi"},))
+
+    async def go() -> None:
+        try:
+            await client.complete(req)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(Exception) as info:
+        asyncio.run(go())
+    return info.value
+
+
+@pytest.mark.timeout(30)
+def test_a_dribbling_provider_hits_the_total_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from promptrail.providers import ProviderError
+
+    with RawServer(dribble) as srv:
+        exc = provider_call(monkeypatch, srv.url, timeout=0.5)
+    assert isinstance(exc, ProviderError) and exc.exit_code == 3
+    assert "no complete response within 0.5s" in str(exc)
+
+
+@pytest.mark.timeout(30)
+def test_a_deflate_bomb_from_a_provider_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from promptrail.providers import ProviderError
+
+    bomb = deflate_bomb(64 << 20)  # 64 KiB on the wire, 64 MiB once inflated
+    assert len(bomb) < 100_000
+    headers = "Content-Type: application/json\r\nContent-Encoding: deflate\r\n"
+    with RawServer(answer(bomb, headers=headers)) as srv:
+        exc = provider_call(monkeypatch, srv.url)
+    assert isinstance(exc, ProviderError) and exc.attempts == 1  # not retried
+    assert "decompresses to more than 16,777,216 bytes" in str(exc)
+
+
+@pytest.mark.timeout(30)
+def test_an_oversized_provider_answer_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from promptrail.providers import ProviderError
+
+    limits.configure({"provider_response_bytes": 1000})
+    with RawServer(answer(b"[" + b"0," * 5000 + b"0]")) as srv:
+        exc = provider_call(monkeypatch, srv.url)
+    assert isinstance(exc, ProviderError) and "over 1,000 bytes" in str(exc)
+
+
+def with_http_target(ws: Path, url: str, extra: str = "") -> None:
+    cfg = ws / "promptrail.yaml"
+    cfg.write_text(
+        cfg.read_text().replace(
+            "      - {kind: file, path: dist/production}",
+            f"      - {{kind: file, path: dist/production}}\n"
+            f"      - {{kind: http, url: '{url}', timeout: 0.5{extra}}}",
+        )
+    )
+
+
+def drift_json(cli, ws: Path) -> tuple[int, dict]:
+    code, out, err = cli("-C", str(ws), "drift", "--env", "production", "--json")
+    no_traceback(out, err)
+    return code, json.loads(out)
+
+
+@pytest.mark.timeout(30)
+def test_a_dribbling_http_target_times_out(workspace: Path, cli) -> None:
+    with RawServer(dribble) as srv:
+        with_http_target(workspace, srv.url)
+        code, result = drift_json(cli, workspace)
+    assert code == 3 and result["operational"]
+    assert any("total deadline" in f["detail"] for f in result["findings"]), result
+
+
+@pytest.mark.timeout(30)
+def test_http_target_redirects_stay_on_their_host(workspace: Path, cli) -> None:
+    with RawServer(answer(b"[]")) as other:
+        # 127.0.0.2 is another host as far as the URL goes
+        elsewhere = other.url.replace("127.0.0.1", "127.0.0.2")
+        with RawServer(answer(b"", "302 Found", f"Location: {elsewhere}/\r\n")) as srv:
+            with_http_target(workspace, srv.url)
+            code, result = drift_json(cli, workspace)
+        assert other.requests == []
+    assert code == 3 and any("another origin" in f["detail"] for f in result["findings"])
+
+
+@pytest.mark.timeout(30)
+def test_same_origin_redirects_are_followed(workspace: Path, cli) -> None:
+    def behave(conn, server) -> None:
+        if server.requests[-1].startswith(b"GET /moved"):
+            answer(b"[]")(conn, server)
+        else:
+            answer(b"", "302 Found", "Location: /moved\r\n")(conn, server)
+
+    with RawServer(behave) as srv:
+        with_http_target(workspace, srv.url)
+        code, result = drift_json(cli, workspace)
+    assert code == 0 and len(srv.requests) == 2, result
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "url",
+    ["http://169.254.169.254/latest/meta-data/", "http://[fe80::1]:8080/", "http://0.0.0.0:9/"],
+)
+def test_metadata_addresses_are_refused(workspace: Path, cli, url: str) -> None:
+    with_http_target(workspace, url)
+    code, result = drift_json(cli, workspace)
+    assert code == 3
+    assert any("link-local or metadata" in f["detail"] for f in result["findings"]), result
+
+
+@pytest.mark.timeout(30)
+def test_a_target_may_allow_link_local_explicitly() -> None:
+    from promptrail import net
+
+    assert net.blocked("169.254.169.254") and net.blocked("::ffff:169.254.169.254")
+    assert not net.blocked("127.0.0.1") and not net.blocked("10.1.2.3")
+    with RawServer(answer(b"{}")) as srv:
+        assert net.request("GET", srv.url, allow_link_local=True).json() == {}
+
+
+@pytest.mark.timeout(30)
+def test_webhook_bodies_are_redacted_then_signed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import hmac
+
+    from promptrail import net
+
+    monkeypatch.setenv(SECRET_ENV, SECRET_VALUE)
+    with RawServer(answer(b"ok", headers="")) as srv:
+        net.post_json(
+            srv.url + "/hook",
+            {"detail": f"leaked {SECRET_VALUE} and {KEYS['github classic']}"},
+            secret="shared-secret",
+        )
+    head, _, body = srv.requests[0].partition(b"\r\n\r\n")
+    assert SECRET_VALUE.encode() not in srv.requests[0] and b"ghp_" not in body
+    assert json.loads(body) == {"detail": f"leaked {REDACTED} and {REDACTED}"}
+    signature = hmac.new(b"shared-secret", body, hashlib.sha256).hexdigest()
+    assert f"x-promptrail-signature: sha256={signature}".encode() in head.lower()
