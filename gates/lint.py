@@ -246,10 +246,15 @@ def _schema_problem(schema_json: str) -> str | None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
+    from promptrail.regex import BadPattern, schema_validator
+
     try:
         Draft202012Validator.check_schema(json.loads(schema_json))
+        schema_validator(json.loads(schema_json))
     except SchemaError as exc:
         return str(exc.message)
+    except BadPattern as exc:
+        return str(exc)
     return None
 
 

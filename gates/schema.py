@@ -29,9 +29,13 @@ class SchemaGate(Gate):
         run, verdict = candidate_or_verdict(ctx, self.name)
         if verdict is not None:
             return verdict
-        from jsonschema import Draft202012Validator
+        from promptrail.errors import UsageError
+        from promptrail.regex import BadPattern, schema_validator
 
-        validator = Draft202012Validator(schema)
+        try:
+            validator = schema_validator(schema)  # patterns on RE2: linear time
+        except BadPattern as exc:
+            raise UsageError(f"output_schema: {exc}", file=ctx.resolved.path) from None
         threshold = float(ctx.settings.get("threshold", 1.0))
         failures = []
         outputs = [c for c in run.cases if c.output is not None]

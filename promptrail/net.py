@@ -100,11 +100,22 @@ def blocked(address: str) -> bool:
 
 
 # -- the transport pieces (httpx/httpcore are imported lazily) -----------------------------
-def _guarded_backend(allow_link_local: bool) -> Any:
-    import httpcore
-    from httpcore._backends.auto import AutoBackend
+def _libs(flavor: str) -> tuple[Any, Any, Any]:
+    """httpx, httpcore and httpcore's default backend; ``flavor`` "httpx2" for the SDKs that
+    moved to the httpx2 fork (anthropic 2.x), whose classes are not httpx's."""
+    import importlib
 
-    class GuardedBackend(httpcore.AsyncNetworkBackend):  # type: ignore[misc]
+    httpx = importlib.import_module(flavor)
+    core = "httpcore2" if flavor == "httpx2" else "httpcore"
+    httpcore = importlib.import_module(core)
+    auto = importlib.import_module(f"{core}._backends.auto").AutoBackend
+    return httpx, httpcore, auto
+
+
+def _guarded_backend(allow_link_local: bool, flavor: str = "httpx") -> Any:
+    _, httpcore, AutoBackend = _libs(flavor)  # noqa: N806 - a class
+
+    class GuardedBackend(httpcore.AsyncNetworkBackend):  # type: ignore[misc, name-defined]
         """Resolves the host itself, refuses blocked addresses, connects to a checked one."""
 
         def __init__(self) -> None:
@@ -179,31 +190,28 @@ def _decode(body: bytes, encoding: str, cap: int) -> bytes:
     return body
 
 
-_SSL: Any = None
+_SSL: dict[str, Any] = {}
 
 
-def _ssl_context() -> Any:
+def _ssl_context(flavor: str) -> Any:
     """One TLS context per process (building one reads the CA bundle: ~20 ms)."""
-    global _SSL
-    if _SSL is None:
-        import httpx
-
-        _SSL = httpx.create_ssl_context()
-    return _SSL
+    if flavor not in _SSL:
+        _SSL[flavor] = _libs(flavor)[0].create_ssl_context()
+    return _SSL[flavor]
 
 
-def _transport(max_bytes: int, allow_link_local: bool) -> Any:
-    import httpx
+def _transport(max_bytes: int, allow_link_local: bool, flavor: str = "httpx") -> Any:
+    httpx = _libs(flavor)[0]
 
-    class BoundedTransport(httpx.AsyncBaseTransport):  # type: ignore[misc]
+    class BoundedTransport(httpx.AsyncBaseTransport):  # type: ignore[misc, name-defined]
         """Reads at most ``max_bytes`` off the wire and decodes at most ``max_bytes``."""
 
         def __init__(self) -> None:
             self.inner = httpx.AsyncHTTPTransport(
-                verify=_ssl_context(),
+                verify=_ssl_context(flavor),
                 limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
             )
-            self.inner._pool._network_backend = _guarded_backend(allow_link_local)
+            self.inner._pool._network_backend = _guarded_backend(allow_link_local, flavor)
 
         async def handle_async_request(self, request: Any) -> Any:
             request.headers["Accept-Encoding"] = "gzip, deflate"
@@ -241,15 +249,18 @@ def _transport(max_bytes: int, allow_link_local: bool) -> Any:
 
 
 def async_client(
-    timeout: float, max_bytes: int | None = None, allow_link_local: bool = False
+    timeout: float,
+    max_bytes: int | None = None,
+    allow_link_local: bool = False,
+    flavor: str = "httpx",
 ) -> Any:
-    """An ``httpx.AsyncClient`` with the size cap, the address guard and no redirects, for an
-    SDK's ``http_client=`` (the total deadline per attempt is the caller's ``wait_for``)."""
-    import httpx
-
+    """An ``httpx.AsyncClient`` (``flavor="httpx2"``: an ``httpx2`` one) with the size cap,
+    the address guard and no redirects, for an SDK's ``http_client=`` (the total deadline per
+    attempt is the caller's ``wait_for``)."""
+    httpx = _libs(flavor)[0]
     cap = max_bytes if max_bytes is not None else limits.current().provider_response_bytes
     return httpx.AsyncClient(
-        transport=_transport(cap, allow_link_local),
+        transport=_transport(cap, allow_link_local, flavor),
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
     )

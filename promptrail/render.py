@@ -1,7 +1,8 @@
 """Render a resolved prompt with variables, in Jinja2's sandbox.
 
 Undefined variables are errors; a template that reaches for Python internals stops with a
-clear error and runs nothing. Variables are validated against the prompt's ``input_schema``.
+clear error and runs nothing; a template that would run too long or build too much stops at
+its bound (``promptrail.sandbox``, ``promptrail.limits``). Variables are validated against the prompt's ``input_schema``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ def environment() -> Any:
     global _ENV
     if _ENV is None:
         from jinja2 import StrictUndefined
-        from jinja2.sandbox import SandboxedEnvironment
 
-        _ENV = SandboxedEnvironment(
+        from promptrail import sandbox
+
+        _ENV = sandbox.environment(
             undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
     return _ENV
@@ -29,18 +31,24 @@ def environment() -> Any:
 
 @lru_cache(maxsize=4096)
 def _compile(source: str) -> Any:
-    return environment().from_string(source)
+    from promptrail.sandbox import compile_source
+
+    return compile_source(environment(), source)
 
 
-@lru_cache(maxsize=1024)
 def _validator(schema_json: str) -> Any:
-    from jsonschema import Draft202012Validator
+    from promptrail.regex import cached_schema_validator
 
-    return Draft202012Validator(json.loads(schema_json))
+    return cached_schema_validator(schema_json)  # patterns on RE2: linear time
 
 
 def validate_vars(resolved: Any, variables: dict[str, Any], where: str | None = None) -> None:
-    validator = _validator(json.dumps(resolved.input_schema, sort_keys=True))
+    from promptrail.regex import BadPattern
+
+    try:
+        validator = _validator(json.dumps(resolved.input_schema, sort_keys=True))
+    except BadPattern as exc:
+        raise UsageError(f"input_schema: {exc}", file=resolved.path or where) from None
     errors = sorted(validator.iter_errors(variables), key=lambda e: list(e.path))
     if errors:
         err = errors[0]
@@ -52,8 +60,7 @@ def render_messages(
     resolved: Any, variables: dict[str, Any], where: str | None = None
 ) -> list[dict[str, str]]:
     """The messages with variables filled in (the neutral form every provider starts from)."""
-    from jinja2 import TemplateError
-    from jinja2.exceptions import SecurityError, UndefinedError
+    from promptrail.sandbox import TemplateProblem, render
 
     props = (resolved.input_schema or {}).get("properties", {}) or {}
     # declared optional variables that were not given are None (or their schema default), so
@@ -63,23 +70,14 @@ def render_messages(
     out = []
     for msg in resolved.messages:
         try:
-            text = _compile(msg["content"]).render(**values)
-        except SecurityError as exc:
+            text = render(_compile(msg["content"]), values)
+        except TemplateProblem as exc:
+            message = f"template {exc.message}" if exc.kind == "sandbox" else exc.message
             raise UsageError(
-                f"{resolved.name}: template blocked by the sandbox: {exc}",
+                f"{resolved.name}: {message}",
                 file=where or resolved.path,
-                kind="sandbox",
-            ) from None
-        except UndefinedError as exc:
-            raise UsageError(
-                f"{resolved.name}: {exc.message}", file=where or resolved.path, kind="vars"
-            ) from None
-        except TemplateError as exc:
-            raise UsageError(
-                f"{resolved.name}: template error: {exc}",
-                file=where or resolved.path,
-                line=getattr(exc, "lineno", None),
-                kind="template",
+                line=exc.line if exc.kind in ("template", "limit") else None,
+                kind=exc.kind,
             ) from None
         out.append({"role": msg["role"], "content": text})
     return out

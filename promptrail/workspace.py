@@ -36,6 +36,7 @@ class Workspace:
         self._prompts: dict[str, Loaded] = {}
         self._components: dict[str, Loaded] = {}
         self._resolved: dict[str, Any] = {}
+        self._limits_applied = False
         if ref is None and not (self.root / CONFIG_FILE).exists():
             raise UsageError(
                 f"no {CONFIG_FILE} here; run `promptrail init` or pass -C DIR",
@@ -77,7 +78,19 @@ class Workspace:
             raise UsageError(f"{rel} leaves the workspace (through a link to {real})", file=rel)
         return full
 
+    def apply_limits(self) -> None:
+        """Put this workspace's ``limits:`` in force before reading its other files."""
+        if self._limits_applied:
+            return
+        self._limits_applied = True
+        try:
+            self.config  # noqa: B018 - loading it configures the limits
+        except UsageError:
+            pass  # reported by whatever needs the config
+
     def read(self, rel: str) -> str:
+        if rel != CONFIG_FILE:
+            self.apply_limits()
         if self.ref is None:
             return read_text(self.path(rel), rel)
         out = self._git("show", f"{self.ref}:./{rel}", binary=True)
@@ -115,6 +128,8 @@ class Workspace:
         return self._git_file_set
 
     def load_yaml(self, rel: str) -> tuple[dict[str, Any], str]:
+        if rel != CONFIG_FILE:
+            self.apply_limits()
         if self.ref is None:
             return load_mapping(self.path(rel), rel)
         text = self.read(rel)

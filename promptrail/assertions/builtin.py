@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
+from promptrail import regex
 from promptrail.assertions.base import Assertion, AssertionContext, AssertionResult
 
 FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", re.S)
@@ -86,13 +86,10 @@ class Regex(Assertion):
     value: str = ""
 
     def check(self, ctx: AssertionContext) -> None:
-        try:
-            re.compile(self.value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
+        regex.compile(self.value)  # RE2: linear time; a BadPattern is a ValueError
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
-        ok = re.search(self.value, ctx.output) is not None
+        ok = regex.search(self.value, ctx.output)
         return self.result(ok, f"/{self.value}/ {'matches' if ok else 'does not match'}")
 
 
@@ -108,11 +105,8 @@ class IsJson(Assertion):
         return self.result(True, "valid JSON" + (" (inside a code fence)" if fenced else ""))
 
 
-@lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Any:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(json.loads(schema_json))
+    return regex.cached_schema_validator(schema_json)
 
 
 def schema_errors(data: Any, schema: dict[str, Any]) -> list[str]:

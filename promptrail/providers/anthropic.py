@@ -58,7 +58,7 @@ def make_client(settings: Mapping[str, Any]) -> Any:
 
     timeout = float(settings.get("timeout", 60))
     return anthropic.AsyncAnthropic(
-        max_retries=0, timeout=timeout, http_client=net.async_client(timeout)
+        max_retries=0, timeout=timeout, http_client=net.async_client(timeout, flavor=_http_flavor())
     )
 
 
@@ -92,3 +92,10 @@ def classify(exc: Exception) -> Failure | None:
     import anthropic
 
     return classify_sdk(exc, anthropic)
+
+
+def _http_flavor() -> str:
+    """The httpx the installed SDK takes: anthropic 2.x moved to the httpx2 fork."""
+    import anthropic._base_client as base
+
+    return "httpx2" if hasattr(base, "httpx2") else "httpx"

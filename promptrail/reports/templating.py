@@ -1,23 +1,68 @@
-"""Render report templates (a workspace's ``reports/<name>`` overrides the packaged one)."""
+"""Render report templates (a workspace's ``reports/<name>`` overrides the packaged one).
+
+A workspace template is untrusted (a pull request can change it): it runs in the same bounded
+sandbox as prompts (``promptrail.sandbox``), and what it may include or import is limited to
+regular files inside ``reports/``: no absolute paths, no ``..``, no link that leads out (so no
+``/proc/self/environ``). Any failure is exit 2 naming the template.
+"""
 
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+
+from promptrail.errors import UsageError
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body
 COMMENT_BUDGET = 60_000  # stay well under it
 ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️", "skipped": "⏭️"}
 
 
-def _env(ws_root: Path | None) -> Any:
-    from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, select_autoescape
-    from jinja2.sandbox import SandboxedEnvironment
+def _reports_loader(ws_root: Path) -> Any:
+    from jinja2 import BaseLoader, TemplateNotFound
 
-    loaders: list[Any] = [FileSystemLoader(str(ws_root / "reports"))] if ws_root else []
+    from promptrail.yamlio import read_text
+
+    folder = ws_root / "reports"
+
+    class ReportsLoader(BaseLoader):  # type: ignore[misc]
+        """Templates from the workspace's reports/ folder, and nothing outside it."""
+
+        def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+            shown = f"reports/{template}"
+            pure = PurePosixPath(template)
+            if "\x00" in template or "\\" in template:
+                raise UsageError(f"bad template name {template!r}", file=shown)
+            if pure.is_absolute() or ".." in pure.parts:
+                raise UsageError(
+                    f"template {template!r} is outside reports/ (only names inside it)",
+                    file=shown,
+                )
+            path = folder / pure
+            if not (path.is_symlink() or path.exists()):
+                raise TemplateNotFound(template)
+            try:
+                real = path.resolve()
+            except (OSError, RuntimeError):
+                raise UsageError("cannot resolve the template (a link loop?)", file=shown) from None
+            if not real.is_relative_to(folder.resolve()):
+                raise UsageError(
+                    f"template {template!r} leads outside reports/ (through a link)", file=shown
+                )
+            return read_text(path, shown), str(path), lambda: True
+
+    return ReportsLoader()
+
+
+def _env(ws_root: Path | None) -> Any:
+    from jinja2 import ChoiceLoader, PackageLoader, select_autoescape
+
+    from promptrail import sandbox
+
+    loaders: list[Any] = [_reports_loader(ws_root)] if ws_root else []
     loaders.append(PackageLoader("promptrail.reports", "templates"))
-    env = SandboxedEnvironment(
+    env = sandbox.environment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(["html", "html.j2"]),
         trim_blocks=True,
@@ -58,14 +103,48 @@ def _cell(text: Any) -> str:
     return str(text or "").replace("|", "\\|").replace("\n", " ")
 
 
+def _relative(filename: str | None, ws_root: Path | None) -> str | None:
+    if filename and ws_root is not None and filename.startswith(str(ws_root) + "/"):
+        return filename[len(str(ws_root)) + 1 :]
+    return filename
+
+
+def _shown(template: Any, ws_root: Path | None) -> str:
+    filename = getattr(template, "filename", None)
+    if filename and ws_root is not None and filename.startswith(str(ws_root) + "/"):
+        return str(_relative(filename, ws_root))
+    return f"promptrail/reports/templates/{template.name}"
+
+
+def _render(template: Any, context: dict[str, Any], ws_root: Path | None) -> str:
+    from promptrail.sandbox import TemplateProblem, render
+
+    try:
+        return render(template, context)
+    except TemplateProblem as exc:
+        raise UsageError(
+            exc.message, file=_shown(template, ws_root), line=exc.line, kind=exc.kind
+        ) from None
+
+
 def render_template(name: str, report: dict[str, Any], ws_root: Path | None = None) -> str:
+    from jinja2 import TemplateError
+
     env = _env(ws_root)
-    template = env.get_template(name)
+    try:
+        template = env.get_template(name)
+    except TemplateError as exc:
+        raise UsageError(
+            f"template error: {exc}",
+            file=_relative(getattr(exc, "filename", None), ws_root) or f"reports/{name}",
+            line=getattr(exc, "lineno", None),
+            kind="template",
+        ) from None
     if not name.startswith("comment"):
-        return str(template.render(**report))
+        return _render(template, report, ws_root)
     # the pull-request comment must fit: full, then compact, then cut with a pointer
     for compact in (False, True):
-        text = str(template.render(**report, compact=compact))
+        text = _render(template, {**report, "compact": compact}, ws_root)
         if len(text) <= COMMENT_BUDGET:
             return text
     pointer = (
