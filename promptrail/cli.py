@@ -730,6 +730,18 @@ def main(argv: list[str] | None = None) -> int:
         )
     except RecursionError:
         return _report_error(args, UsageError("input nested too deeply", kind="too-deep"))
+    except MemoryError:
+        return _report_error(args, OperationalError("out of memory", kind="memory"))
+    except Exception as exc:
+        # the store's own errors (a corrupt file, a changed schema) are operational: exit 3,
+        # never 1, which `audit verify` uses for a broken chain
+        for module in ("duckdb", "psycopg"):
+            lib = sys.modules.get(module)
+            if lib is not None and isinstance(exc, lib.Error):
+                return _report_error(
+                    args, OperationalError(f"store error: {exc}".splitlines()[0], kind="store")
+                )
+        raise
     except KeyboardInterrupt:
         sys.stderr.write("promptrail: interrupted\n")
         return 130

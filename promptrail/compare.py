@@ -140,8 +140,8 @@ def bump(ws: Any, name: str, part: str) -> dict[str, Any]:
         part = needed
     else:
         new_version = semver.bump(current, part)
-    path = ws.root / loaded.path
-    text = path.read_text(encoding="utf-8")
+    path = ws.path(loaded.path)
+    text = ws.read(loaded.path)
     new_text, count = VERSION_LINE.subn(
         lambda m: f"{m[1]}{m[2]}{new_version}{m[4]}{m[5]}", text, count=1
     )

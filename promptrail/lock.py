@@ -15,7 +15,7 @@ from typing import Any
 
 from promptrail.errors import UsageError
 from promptrail.fsutil import write_atomic
-from promptrail.yamlio import line_of, load_mapping
+from promptrail.yamlio import line_of, load_mapping, read_text
 
 LOCK_VERSION = 1
 
@@ -103,7 +103,7 @@ def format_lock(env: str, entries: dict[str, LockEntry]) -> str:
 def write_lock(path: Path, env: str, entries: dict[str, LockEntry]) -> bool:
     """Write the lockfile atomically; returns whether its content changed."""
     text = format_lock(env, entries)
-    if path.exists() and path.read_text(encoding="utf-8") == text:
+    if path.exists() and read_text(path) == text:  # refuses a FIFO rather than blocking on it
         return False
     write_atomic(path, text)
     return True

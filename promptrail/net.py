@@ -293,6 +293,7 @@ def request(
     lim = limits.current()
     deadline = float(timeout if timeout is not None else lim.http_seconds)
     cap = int(max_bytes if max_bytes is not None else lim.http_response_bytes)
+    _ssl_context("httpx")  # imports and TLS setup before the clock starts, not against it
     coro = _request(method, url, body, headers or {}, deadline, cap, allow_link_local)
     return _run(coro, deadline, url)
 

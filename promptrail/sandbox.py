@@ -83,8 +83,13 @@ class _Watchdog:
                 self._thread.start()
             self._next += 1
             token = self._next
-            self._active[token] = (tid, time.monotonic() + seconds)
-            self._cond.notify()
+            deadline = time.monotonic() + seconds
+            # the watchdog sleeps until the earliest deadline: wake it only if this one is
+            # earlier (renders share one limit, so that is when it was idle)
+            wake = all(d > deadline for t, (_, d) in self._active.items() if t not in self._fired)
+            self._active[token] = (tid, deadline)
+            if wake:
+                self._cond.notify()
         try:
             yield
         finally:

@@ -664,3 +664,78 @@ def test_catastrophic_patterns_run_in_linear_time(workspace: Path) -> None:
     assert result.status == "failed"
     validator = schema_validator({"type": "string", "pattern": "^(a|aa)+$"})
     assert [e.message for e in validator.iter_errors(evil)]
+
+
+# -- sinks: reports in every format, bundles ------------------------------------------------------------
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_no_secret_in_any_report_format(
+    example: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "h.duckdb"))
+    code, out, err = cli("-C", str(example), "gate", "support-reply", "--cache", "replay", "--json")
+    assert code == 0, err
+    run_id = json.loads(out)["run_id"]
+    # a secret the store took in clear (it was not a secret when written): the prompt's name
+    monkeypatch.setenv(SECRET_ENV, "support-reply")
+    reports = example / "reports"
+    reports.mkdir(exist_ok=True)
+    (reports / "comment.md.j2").write_text(
+        "# {{ run.run_id }}\n{% for p in prompts %}{{ p.name }} {% endfor %}\n"
+        "token {{ 'glpat-' ~ 'AbCdEfGhIjKlMnOpQrSt' }}\n"
+    )
+    for fmt in ("md", "html", "junit", "sarif", "json"):
+        code, text, err = cli("-C", str(example), "report", run_id, "--format", fmt)
+        no_traceback(text, err)
+        assert code == 0, err
+        assert "support-reply" not in text and "glpat-" not in text, fmt
+        assert REDACTED in text or fmt == "sarif", fmt  # sarif lists lint findings: none
+        if fmt in ("json", "sarif"):
+            json.loads(text)  # still well-formed after redaction
+        if fmt == "junit":
+            import xml.etree.ElementTree as ET
+
+            ET.fromstring(text)
+
+
+@pytest.mark.timeout(60)
+def test_deployed_bundles_are_world_readable_and_never_hold_a_secret(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptrail.errors import UsageError
+    from promptrail.targets import load_target, make_bundle
+    from promptrail.workspace import Workspace
+
+    ws = Workspace(workspace)
+    bundle = make_bundle(ws.resolve("faq-answer"), "production", "2026-01-01T00:00:00Z", "me")
+    target = load_target({"kind": "file", "path": "dist/production"}, ws)
+    old = os.umask(0o022)
+    try:
+        target.deploy(bundle)
+    finally:
+        os.umask(old)
+    path = workspace / "dist/production/faq-answer.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    # a prompt holding a live secret (by value: no known shape) is never bundled
+    monkeypatch.setenv(SECRET_ENV, "Respond in JSON")
+    with pytest.raises(UsageError, match="refusing to deploy"):
+        make_bundle(Workspace(workspace).resolve("faq-answer"), "production", "t", "me")
+
+
+@pytest.mark.timeout(60)
+def test_audit_verify_on_a_broken_store_is_operational_not_a_broken_chain(
+    workspace: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import duckdb
+
+    db = workspace / "s.duckdb"
+    monkeypatch.setenv("PROMPTRAIL_DB", str(db))
+    code, out, _ = cli("-C", str(workspace), "audit", "verify", "--json")
+    assert code == 0, out
+    con = duckdb.connect(str(db))
+    con.execute("DROP VIEW IF EXISTS live_versions")
+    con.execute("ALTER TABLE audit_log RENAME TO audit_log_old")
+    con.close()
+    code, out, err = cli("-C", str(workspace), "audit", "verify", "--json")
+    no_traceback(out, err)
+    assert code == 3, (out, err)
