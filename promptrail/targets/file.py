@@ -9,6 +9,7 @@ from typing import Any
 from promptrail.errors import UsageError
 from promptrail.fsutil import write_atomic
 from promptrail.targets import Target, TargetError
+from promptrail.yamlio import read_text
 
 
 class FileTarget(Target):
@@ -36,7 +37,8 @@ class FileTarget(Target):
             return out
         for path in sorted(self.folder.glob("*.json")):
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                # a regular file under the size limit: a FIFO or /dev/zero never blocks drift
+                data = json.loads(read_text(path, path.relative_to(self.ws.root)))
             except (OSError, ValueError):
                 data = {"name": path.stem, "content_hash": "unreadable", "messages": None}
             if not isinstance(data, dict):
