@@ -150,8 +150,16 @@ class AlertSettings(Strict):
     prefect_block: str | None = None  # a Prefect notification block, e.g. "slack-webhook/ops"
 
 
+class Limits(Strict):
+    # Prompt, component, suite, schema and config files are read whole and parsed as YAML, so
+    # they stay under a fixed 1 MiB. Datasets are JSONL/CSV rows, read line by line, and a
+    # real one is large: their cap is separate, and here so a team can raise or lower it.
+    dataset_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+
+
 class Config(Strict):
     environments: list[Environment] = Field(min_length=1)
+    limits: Limits = Field(default_factory=Limits)
     store: str = ".promptrail/promptrail.duckdb"
     cache: CacheSettings = Field(default_factory=CacheSettings)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)

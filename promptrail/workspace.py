@@ -15,7 +15,15 @@ from typing import Any
 
 from promptrail.errors import UsageError
 from promptrail.models import ComponentFile, Config, PromptFile, SuiteFile, validate_file
-from promptrail.yamlio import decode, load_mapping, parse, read_text
+from promptrail.yamlio import (
+    FILES,
+    MAX_FILE_BYTES,
+    check_size,
+    decode,
+    load_mapping,
+    parse,
+    read_text,
+)
 
 CONFIG_FILE = "promptrail.yaml"
 
@@ -61,12 +69,13 @@ class Workspace:
             return (self.root / rel).is_file()
         return rel in self._git_files()
 
-    def read(self, rel: str) -> str:
+    def read(self, rel: str, max_bytes: int = MAX_FILE_BYTES, what: str = FILES) -> str:
         if self.ref is None:
-            return read_text(self.root / rel, rel)
+            return read_text(self.root / rel, rel, max_bytes, what)
         out = self._git("show", f"{self.ref}:./{rel}", binary=True)
         if out is None:
             raise UsageError(f"not in git at {self.ref}", file=rel)
+        check_size(len(out), max_bytes, rel, what)
         return decode(out, rel)
 
     def listdir(self, folder: str, suffix: str = ".yaml") -> list[str]:

@@ -18,17 +18,31 @@ MAX_FILE_BYTES = 1024 * 1024
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def read_text(path: Path, display: str | Path | None = None) -> str:
+FILES = "prompt, component, suite, schema and config files"
+
+
+def read_text(
+    path: Path,
+    display: str | Path | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    what: str = FILES,
+) -> str:
     """Read a workspace file as UTF-8 text, refusing huge and binary files."""
     shown = display or path
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         raise UsageError("file not found", file=shown) from None
-    if size > MAX_FILE_BYTES:
-        raise UsageError(f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}", file=shown)
+    check_size(size, max_bytes, shown, what)
     data = path.read_bytes()
     return decode(data, shown)
+
+
+def check_size(size: int, max_bytes: int, shown: str | Path, what: str = FILES) -> None:
+    if size > max_bytes:
+        raise UsageError(
+            f"file is {size:,} bytes; the limit for {what} is {max_bytes:,}", file=shown
+        )
 
 
 def decode(data: bytes, shown: str | Path) -> str:
