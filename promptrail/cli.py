@@ -50,16 +50,9 @@ def workspace(args: argparse.Namespace) -> Any:
 
 
 def actor(args: argparse.Namespace) -> str:
-    if getattr(args, "actor", None):
-        return str(args.actor)
-    if os.environ.get("PROMPTRAIL_ACTOR"):
-        return os.environ["PROMPTRAIL_ACTOR"]
-    import subprocess
+    from promptrail.identity import current_actor
 
-    proc = subprocess.run(
-        ["git", "-C", args.C, "config", "user.email"], capture_output=True, text=True
-    )
-    return proc.stdout.strip() or os.environ.get("USER", "unknown")
+    return current_actor(getattr(args, "actor", None), args.C)
 
 
 # -- verbs ---------------------------------------------------------------------------------
@@ -378,24 +371,42 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     store = _store(args)
     if args.action == "verify":
-        result = audit.verify(store)
-        emit(
-            args,
-            result,
-            lambda: say(
-                f"audit chain {result['status']}: {result['rows']} rows checked"
-                + (
-                    f"; first bad row: seq {result['first_bad_seq']} ({result['reason']})"
-                    if result["status"] == "broken"
-                    else ""
-                )
-            ),
-        )
+        from promptrail.anchors import verify
+
+        result = verify(workspace(args), store, git=args.git)
+        emit(args, result, lambda: _print_verify(result))
         return EXIT_OK if result["status"] == "ok" else EXIT_CHECK_FAILED
     out = args.output or f"audit.{args.format}"
     result = audit.export(store, args.format, out)
     emit(args, result, lambda: say(f"exported {result['rows']} audit rows to {result['path']}"))
     return EXIT_OK
+
+
+def _print_verify(r: dict[str, Any]) -> None:
+    head = f", head row {r['head']['seq']}" if r["head"] else ""
+    say(f"audit chain: {r['rows']} rows{head}")
+    if r["first_bad_seq"] is not None:
+        say(f"  first bad row: seq {r['first_bad_seq']} ({r['reason']})")
+    anchors = r["anchors"]
+    say(
+        f"anchors: {anchors['checked']} checked ({'working tree and git history' if anchors['git'] else 'working tree'})"
+        + (f", {len(anchors['failed'])} failed" if anchors["failed"] else "")
+    )
+    if a := r["first_bad_anchor"]:
+        say(f"  first failing anchor: {a['where']} ({a['name']} {a['version']}): {a['problem']}")
+    for m in r["entries"]["missing"]:
+        say(f"  {m['problem']}")
+    for b in r["entries"]["behind"]:
+        say(
+            f"  note: the chain has a newer promotion of {b['name']} into {b['env']} (row "
+            f"{b['chain_seq']}, {b['chain_version']}) than environments/{b['env']}.lock "
+            f"(row {b['lock_seq']}): this checkout is behind"
+        )
+    for t in r["tables"]:
+        say(f"  {t}")
+    for n in r["not_checked"]:
+        say(f"  not checked: {n}")
+    say(f"audit verify: {r['status']}")
 
 
 @command("sql")
@@ -533,7 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--actor",
         default=argparse.SUPPRESS,
-        help="who acts (default: $PROMPTRAIL_ACTOR, then git user.email)",
+        help="who acts (default: $PROMPTRAIL_ACTOR, then github:$GITHUB_ACTOR in GitHub "
+        "Actions, then git user.email); the audit log records which it was",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="more logging"
@@ -623,9 +635,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", metavar="NAME", help="only this prompt")
     p = verb("history", "every version, gate run, promotion and drift finding for one prompt")
     p.add_argument("name", metavar="NAME", help="the prompt")
-    p = verb("audit", "verify the tamper-evident chain, or export it")
+    p = verb("audit", "verify the chain against the lockfiles' anchors, or export it")
     p.add_argument(
         "action", choices=["verify", "export"], help="verify the chain, or export the log"
+    )
+    p.add_argument(
+        "--git", action="store_true", help="verify: also every anchor in the lockfiles' git history"
     )
     p.add_argument(
         "--format",

@@ -20,7 +20,7 @@ from typing import Any
 
 from promptrail import snapshots
 from promptrail.errors import UsageError
-from promptrail.lock import LockEntry, read_lock, write_lock
+from promptrail.lock import LockEntry, anchored, read_lock, write_lock
 from promptrail.resolve import ResolvedPrompt
 
 
@@ -139,7 +139,6 @@ def promote(
         entries[name] = LockEntry(
             resolved.version, resolved.content_hash, dict(resolved.components)
         )
-        write_lock(lock_path, env, entries)
         from promptrail.store.rows import version_rows
         from promptrail.targets import load_target, make_bundle
 
@@ -165,11 +164,7 @@ def promote(
             "run_id": run_id,
         }
         with store.transaction() as con:  # the promotion and its audit row, or neither
-            store.write(
-                {"promotions": [row], "prompt_versions": version_rows([resolved], source=kind)},
-                con=con,
-            )
-            store.append_audit(
+            audit_row = store.append_audit(
                 kind,
                 actor,
                 f"{env}/{name}",
@@ -184,9 +179,18 @@ def promote(
                     "reason": reason,
                     "gate_run": run_id,
                     "targets": deployed,
+                    "promotion_id": row["promotion_id"],
                 },
                 con=con,
             )
+            row["audit_seq"] = audit_row["seq"]
+            store.write(
+                {"promotions": [row], "prompt_versions": version_rows([resolved], source=kind)},
+                con=con,
+            )
+            # The lockfile records the anchor: this promotion's own audit row.
+            entries[name] = anchored(entries[name], audit_row)
+            write_lock(lock_path, env, entries)
     result.update(
         status="promoted",
         reason=reason or f"{kind} by {actor}",
@@ -194,6 +198,7 @@ def promote(
         approvals=approvers,
         targets=deployed,
         promoted_at=now.isoformat(),
+        anchor={"seq": audit_row["seq"], "hash": audit_row["hash"]},
     )
     return result
 
