@@ -172,15 +172,14 @@ def check(
     key: bytes | None = None,
     collect: Callable[[tuple], None] | None = None,
 ) -> dict[str, Any]:
-    """Walk rows of (seq, at, actor, event, subject, payload, prev_hash, hash[, actor_source,
-    hmac]) in seq order; the first row that breaks the chain ends the walk. With ``key``, each
+    """Walk rows of (seq, at, actor, event, subject, payload, prev_hash, hash, actor_source,
+    hmac) in seq order; the first row that breaks the chain ends the walk. With ``key``, each
     row's HMAC is checked too (once a row carries one, every later row must). ``collect`` is
     called with every row that passed, for checks made on top of the chain (anchors)."""
     count, expected_prev, expected_seq = 0, GENESIS, 1
     keyed, first_keyed = 0, None
     for row in rows:
-        seq, at, actor, event, subject, payload, prev, digest = row[:8]
-        source, mac = (row[8], row[9]) if len(row) > 8 else (None, None)
+        seq, at, actor, event, subject, payload, prev, digest, source, mac = row
         count += 1
         reason = None
         if seq != expected_seq:

@@ -284,15 +284,8 @@ def _print_promotion(r: dict[str, Any]) -> None:
         )
     else:
         say(f"refused: {r['reason']}")
-
-
-def _approvals(args: argparse.Namespace) -> list[str]:
-    approvers = list(args.approved_by or [])
-    if args.approvals_from:
-        from promptrail.approvals import approvals_from
-
-        approvers += approvals_from(args.approvals_from, args.repo)
-    return approvers
+    for i in r.get("approvals_ignored") or [] if r["status"] == "promoted" else []:
+        say(f"  approval ignored: {i['who']}: {i['why']}")
 
 
 @command("promote")
@@ -301,7 +294,15 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     name, version = parse_target(args.target)
     result = promote(
-        workspace(args), name, version, args.to, actor(args), _approvals(args), args.reason or ""
+        workspace(args),
+        name,
+        version,
+        args.to,
+        actor(args),
+        args.approved_by or [],
+        args.reason or "",
+        approvals_from=args.approvals_from,
+        repo=args.repo,
     )
     emit(args, result, lambda: _print_promotion(result))
     return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
@@ -312,7 +313,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from promptrail.promote import rollback
 
     result = rollback(
-        workspace(args), args.name, args.env, actor(args), _approvals(args), args.reason or ""
+        workspace(args),
+        args.name,
+        args.env,
+        actor(args),
+        args.approved_by or [],
+        args.reason or "",
+        approvals_from=args.approvals_from,
+        repo=args.repo,
     )
     emit(args, result, lambda: _print_promotion(result))
     return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
@@ -519,7 +527,8 @@ def approval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--approvals-from",
         metavar="github:PR",
-        help="count the approving reviews of a pull request (needs GITHUB_TOKEN)",
+        help="count the pull request's approving reviews of the head commit that holds this "
+        "content (needs GITHUB_TOKEN)",
     )
     p.add_argument(
         "--repo", metavar="OWNER/NAME", help="for --approvals-from (default: $GITHUB_REPOSITORY)"

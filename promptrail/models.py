@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from promptrail import semver
@@ -46,7 +47,14 @@ def _as_text(value: Any) -> Any:
     return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
+def _check_approver(value: str) -> str:
+    from promptrail.approvals import check_approver
+
+    return check_approver(value)
+
+
 Version = Annotated[str, BeforeValidator(_as_text), AfterValidator(_check_version)]
+Approver = Annotated[str, AfterValidator(_check_approver)]
 Range = Annotated[str, AfterValidator(_check_range)]
 
 
@@ -126,7 +134,16 @@ class Environment(Strict):
     gates: list[str] | dict[str, dict[str, Any]] = Field(default_factory=list)
     requires: str | None = None
     approvals: int = Field(default=0, ge=0)
+    # who may approve: emails, github:LOGIN, github-team:ORG/TEAM (approvals from anyone
+    # else do not count); with approvers and no `approvals`, one approval is needed
+    approvers: list[Approver] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_approval_from_approvers(self) -> Environment:
+        if self.approvers and "approvals" not in self.model_fields_set:
+            self.approvals = 1
+        return self
 
     def gate_names(self) -> list[str]:
         return list(self.gates)

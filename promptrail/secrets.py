@@ -53,7 +53,7 @@ _HINTS = (
     "PRIVATE KEY",
 )
 REDACTED = "[REDACTED]"
-SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_PASSWORD")
+SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_PASSWORD", "_AUDIT_KEY")
 CANDIDATE = "|".join(f"(?:{p.pattern.replace(chr(92) + 'b', '')})" for _, p in PATTERNS)
 
 
