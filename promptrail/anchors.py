@@ -208,6 +208,30 @@ def verify(ws: Any, store: Any, git: bool = False) -> dict[str, Any]:
     return result
 
 
+def vouch(ws: Any, store: Any, prompts: list[dict[str, Any]]) -> None:
+    """Add to each ``at`` answer the anchor that vouches for its promotion's audit row: the
+    nearest anchor at or after it in the working tree's lockfiles (the chain links every row
+    before an anchor to it), and whether the store's row there still has the anchored hash.
+    ``audit verify`` checks the rows in between."""
+    try:
+        found, _ = working_tree_anchors(ws)
+    except UsageError:
+        found = []
+    for p in prompts:
+        row = p.get("audit")
+        anchors = [f for f in found if row and f.entry.anchor and f.entry.anchor.seq >= row["seq"]]
+        if not anchors:
+            p["anchor"] = None
+            continue
+        best = min(anchors, key=lambda f: (f.entry.anchor.seq if f.entry.anchor else 0, f.file))
+        assert best.entry.anchor is not None
+        stored = store.query("SELECT hash FROM audit_log WHERE seq = ?", [best.entry.anchor.seq])[1]
+        p["anchor"] = {
+            **best.to_dict(),
+            "matches_store": bool(stored) and stored[0][0] == best.entry.anchor.hash,
+        }
+
+
 def _check_anchor(f: Found, c: _Collector, chain: dict[str, Any], end: int) -> str | None:
     anchor = f.entry.anchor
     assert anchor is not None

@@ -337,7 +337,12 @@ def cmd_at(args: argparse.Namespace) -> int:
     from promptrail.timeline import at, parse_time
 
     when = parse_time(args.time)
-    result = at(_store(args), args.env, when, args.name)
+    store = _store(args)
+    result = at(store, args.env, when, args.name)
+    if args.json:
+        from promptrail.anchors import vouch
+
+        vouch(workspace(args), store, result["prompts"])
 
     def human() -> None:
         if not result["prompts"]:
@@ -348,6 +353,9 @@ def cmd_at(args: argparse.Namespace) -> int:
                 f"   live in {args.env} since {p['promoted_at']} ({p['kind']} by "
                 f"{p['promoted_by']})"
             )
+            say(f"   approved by: {', '.join(p['approvals'] or []) or 'nobody'}")
+            if p["reason"]:
+                say(f"   reason: {p['reason']}")
             for m in p["messages"] or []:
                 say(f"--- {m['role']}")
                 say(m["content"].rstrip("\n"))
@@ -415,6 +423,24 @@ def _print_verify(r: dict[str, Any]) -> None:
     for n in r["not_checked"]:
         say(f"  not checked: {n}")
     say(f"audit verify: {r['status']}")
+
+
+@command("store")
+def cmd_store(args: argparse.Namespace) -> int:
+    from promptrail.retention import prune_outputs
+
+    if not args.outputs_older_than:
+        raise UsageError("store prune needs --outputs-older-than AGE (e.g. 90d)")
+    result = prune_outputs(_store(args), args.outputs_older_than, actor(args))
+    emit(
+        args,
+        result,
+        lambda: say(
+            f"pruned the inputs and outputs of {result['case_results']} case results "
+            f"({result['runs']} runs) created before {result['cutoff']}; audited"
+        ),
+    )
+    return EXIT_OK
 
 
 @command("sql")
@@ -658,6 +684,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="export format (default: csv)",
     )
     p.add_argument("--output", metavar="PATH", help="export to this file (default: audit.FORMAT)")
+    p = verb("store", "look after the store: prune old model inputs and outputs (audited)")
+    p.add_argument("action", choices=["prune"], help="prune: clear old inputs and outputs")
+    p.add_argument(
+        "--outputs-older-than",
+        metavar="AGE",
+        help="clear the inputs and outputs of case results older than AGE (90d, 12h, 2w)",
+    )
     p = verb("sql", "run SQL on the store, print a table (or JSON)")
     p.add_argument("query", metavar="QUERY", help="a read-only SQL query (SELECT, EXPLAIN...)")
     p = verb("plugins", "the gates, assertions, providers and targets found, and where from")
