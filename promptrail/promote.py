@@ -144,9 +144,6 @@ def promote(
             )
             return result
         now = datetime.now(UTC)
-        entries[name] = LockEntry(
-            resolved.version, resolved.content_hash, dict(resolved.components)
-        )
         from promptrail.store.rows import version_rows
         from promptrail.targets import load_target, make_bundle
 
@@ -198,7 +195,8 @@ def promote(
                 con=con,
             )
             # The lockfile records the anchor: this promotion's own audit row.
-            entries[name] = anchored(entries[name], audit_row)
+            entry = LockEntry(resolved.version, resolved.content_hash, dict(resolved.components))
+            entries[name] = anchored(entry, audit_row)
             write_lock(lock_path, env, entries)
     result.update(
         status="promoted",
