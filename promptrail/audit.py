@@ -5,16 +5,25 @@ Row ``n`` stores ``hash = content_hash({seq, at, actor, event, subject, payload,
 ``payload`` the decoded JSON) and ``prev_hash`` = the hash of row ``n - 1`` (``GENESIS`` for
 row 1). Editing a row changes its hash; deleting one leaves a gap in ``seq`` and a
 ``prev_hash`` that no longer matches; swapping rows breaks both. Deleting the newest rows
-leaves a valid, shorter chain: keep the last hash (``audit verify --json`` output, an export)
-somewhere else to catch that.
+leaves a valid, shorter chain, and a database admin can rewrite a row and recompute every
+later hash: the anchors that promotions write into the lockfiles (``promptrail/anchors.py``)
+and the keyed HMAC catch those. docs/audit.md is the threat model.
+
+``actor_source`` (where the actor's name came from) is covered by the hash when it is set
+(rows written before it existed hash as they always did). With ``PROMPTRAIL_AUDIT_KEY`` set,
+each row also carries ``hmac = "hmac-sha256:" + HMAC-SHA256(key, hash)``: recomputing the
+chain without the key leaves HMACs that no longer match. The key is read from the
+environment only; it is never written anywhere.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac as _hmac
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +38,18 @@ if TYPE_CHECKING:
 GENESIS = "sha256:" + "0" * 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FORMATS = ("csv", "json", "parquet")
-COLUMNS = "seq, occurred_at, actor, event, subject, payload, prev_hash, hash"
+COLUMNS = "seq, occurred_at, actor, event, subject, payload, prev_hash, hash, actor_source, hmac"
+KEY_ENV = "PROMPTRAIL_AUDIT_KEY"
+HMAC_PREFIX = "hmac-sha256:"
+
+
+def audit_key() -> bytes | None:
+    key = os.environ.get(KEY_ENV)
+    return key.encode() if key else None
+
+
+def row_hmac(key: bytes, digest: str) -> str:
+    return HMAC_PREFIX + _hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
 
 
 def micros(at: datetime) -> int:
@@ -57,10 +77,13 @@ def audit_hash(
     subject: str | None,
     payload: Any,
     prev_hash: str | None,
+    actor_source: str | None = None,
 ) -> str:
     """The hash of one row. ``at`` is a datetime, microseconds since the epoch or ``iso()``
-    text; ``payload`` is the stored JSON text (a ``str``) or the decoded value."""
-    fields = (actor, event, subject, prev_hash)
+    text; ``payload`` is the stored JSON text (a ``str``) or the decoded value.
+    ``actor_source`` is hashed only when set, so older rows keep their hashes."""
+    fields = (actor, event, subject, prev_hash, actor_source)
+    extra = {} if actor_source is None else {"actor_source": actor_source}
     if isinstance(payload, str):
         if not _CR.search(payload) and not any(f and "\r" in f for f in fields):
             # Fast path, same result as content_hash(): with no carriage return anywhere,
@@ -74,6 +97,7 @@ def audit_hash(
                 "subject": subject,
                 "payload": _DECODE(payload),
                 "prev_hash": prev_hash,
+                **extra,
             }
             return HASH_PREFIX + hashlib.sha256(_CANONICAL(doc).encode()).hexdigest()
         payload = json.loads(payload)
@@ -86,6 +110,7 @@ def audit_hash(
             "subject": subject,
             "payload": payload,
             "prev_hash": prev_hash,
+            **extra,
         }
     )
 
@@ -114,10 +139,15 @@ def append(con: Any, event: str, actor: str, subject: str, payload: dict[str, An
     last = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
     at = datetime.now(UTC)
+    from promptrail.identity import source_of
+
+    source = source_of(actor)
     actor, event, subject = (str(redact(v)) for v in (actor, event, subject))
     text = json.dumps(
         redact(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
+    digest = audit_hash(seq, at, actor, event, subject, text, prev, source)
+    key = audit_key()
     row = {
         "seq": seq,
         "occurred_at": at,
@@ -126,19 +156,30 @@ def append(con: Any, event: str, actor: str, subject: str, payload: dict[str, An
         "subject": subject,
         "payload": text,
         "prev_hash": prev,
-        "hash": audit_hash(seq, at, actor, event, subject, text, prev),
+        "hash": digest,
+        "actor_source": source,
+        "hmac": row_hmac(key, digest) if key else None,
     }
     con.execute(
-        f"INSERT INTO audit_log ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(row.values())
+        f"INSERT INTO audit_log ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        list(row.values()),
     )
     return row
 
 
-def check(rows: Iterable[tuple]) -> dict[str, Any]:
-    """Walk rows of (seq, at, actor, event, subject, payload, prev_hash, hash)
-    in seq order; the first row that breaks the chain ends the walk."""
+def check(
+    rows: Iterable[tuple],
+    key: bytes | None = None,
+    collect: Callable[[tuple], None] | None = None,
+) -> dict[str, Any]:
+    """Walk rows of (seq, at, actor, event, subject, payload, prev_hash, hash, actor_source,
+    hmac) in seq order; the first row that breaks the chain ends the walk. With ``key``, each
+    row's HMAC is checked too (once a row carries one, every later row must). ``collect`` is
+    called with every row that passed, for checks made on top of the chain (anchors)."""
     count, expected_prev, expected_seq = 0, GENESIS, 1
-    for seq, at, actor, event, subject, payload, prev, digest in rows:
+    keyed, first_keyed = 0, None
+    for row in rows:
+        seq, at, actor, event, subject, payload, prev, digest, source, mac = row
         count += 1
         reason = None
         if seq != expected_seq:
@@ -147,15 +188,59 @@ def check(rows: Iterable[tuple]) -> dict[str, Any]:
             reason = "prev_hash does not match the previous row (deleted or reordered)"
         else:
             try:
-                ok = audit_hash(seq, at, actor, event, subject, payload, prev) == digest
+                ok = audit_hash(seq, at, actor, event, subject, payload, prev, source) == digest
             except (TypeError, ValueError):  # payload edited into invalid JSON
                 ok = False
             if not ok:
                 reason = "the row's content does not match its hash (edited)"
+        if reason is None and mac is not None:
+            keyed += 1
+            first_keyed = first_keyed or seq
+            if key is not None and not _hmac.compare_digest(mac, row_hmac(key, digest)):
+                reason = (
+                    "the row's HMAC does not match its hash under PROMPTRAIL_AUDIT_KEY "
+                    "(rewritten without the key, or a different key)"
+                )
+        elif reason is None and key is not None and first_keyed is not None:
+            reason = (
+                f"the row carries no HMAC although row {first_keyed} and later ones do "
+                "(written or rewritten without the key)"
+            )
         if reason:
-            return {"status": "broken", "rows": count, "first_bad_seq": seq, "reason": reason}
+            return {
+                "status": "broken",
+                "rows": count,
+                "first_bad_seq": seq,
+                "reason": reason,
+                **_keyed(key, keyed, first_keyed, count),
+            }
+        if collect is not None:
+            collect(row)
         expected_prev, expected_seq = digest, seq + 1
-    return {"status": "ok", "rows": count, "first_bad_seq": None, "reason": None}
+    result: dict[str, Any] = {"status": "ok", "rows": count, "first_bad_seq": None, "reason": None}
+    if key is not None or keyed:
+        result.update(_keyed(key, keyed, first_keyed, count))
+    return result
+
+
+def _keyed(key: bytes | None, keyed: int, first: int | None, count: int) -> dict[str, Any]:
+    """What the keyed check covered, and what it could not."""
+    info: dict[str, Any] = {"keyed_rows": keyed, "first_keyed_seq": first}
+    if key is None:
+        info["not_checked"] = (
+            [
+                f"HMACs of {keyed} keyed rows: {KEY_ENV} is not set, so a chain recomputed "
+                "without the key would still pass"
+            ]
+            if keyed
+            else []
+        )
+    else:
+        unkeyed = (first - 1) if first else count
+        info["not_checked"] = (
+            [f"{unkeyed} rows written before the key was set carry no HMAC"] if unkeyed else []
+        )
+    return info
 
 
 def _stream(cur: Any, size: int = 20_000) -> Iterable[tuple]:
@@ -165,15 +250,18 @@ def _stream(cur: Any, size: int = 20_000) -> Iterable[tuple]:
 
 ISO_SQL = "strftime(occurred_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00')"
 _SELECT = (
-    f"SELECT seq, {ISO_SQL}, actor, event, subject, payload, prev_hash, hash "
-    "FROM {src} ORDER BY seq"
+    f"SELECT seq, {ISO_SQL}, actor, event, subject, payload, prev_hash, hash, actor_source, "
+    "hmac FROM {src} ORDER BY seq"
 )
 
 
-def verify(store: Store) -> dict[str, Any]:
-    """{status: ok|broken, rows, first_bad_seq, reason} for the store's chain."""
+def verify(
+    store: Store, key: bytes | None = None, collect: Callable[[tuple], None] | None = None
+) -> dict[str, Any]:
+    """{status: ok|broken, rows, first_bad_seq, reason} for the store's chain alone
+    (``anchors.verify`` adds the lockfiles' anchors)."""
     with store.connection() as con:
-        return check(_stream(con.execute(_SELECT.format(src="audit_log"))))
+        return check(_stream(con.execute(_SELECT.format(src="audit_log"))), key, collect)
 
 
 def export(store: Store, fmt: str, out: str | Path) -> dict[str, Any]:
@@ -207,7 +295,8 @@ def verify_export(path: str | Path) -> dict[str, Any]:
     types = (
         "{'seq': 'BIGINT', 'occurred_at': 'TIMESTAMPTZ', 'actor': 'VARCHAR', "
         "'event': 'VARCHAR', 'subject': 'VARCHAR', 'payload': 'JSON', "
-        "'prev_hash': 'VARCHAR', 'hash': 'VARCHAR'}"
+        "'prev_hash': 'VARCHAR', 'hash': 'VARCHAR', 'actor_source': 'VARCHAR', "
+        "'hmac': 'VARCHAR'}"
     )
     reader = {
         "csv": f"read_csv({_literal(path)}, header = true, columns = {types})",
@@ -220,7 +309,7 @@ def verify_export(path: str | Path) -> dict[str, Any]:
         )
     con = duckdb.connect()
     try:
-        return check(_stream(con.execute(_SELECT.format(src=reader))))
+        return check(_stream(con.execute(_SELECT.format(src=reader))), audit_key())
     finally:
         con.close()
 

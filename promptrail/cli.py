@@ -66,16 +66,9 @@ def workspace(args: argparse.Namespace) -> Any:
 
 
 def actor(args: argparse.Namespace) -> str:
-    if getattr(args, "actor", None):
-        return str(args.actor)
-    if os.environ.get("PROMPTRAIL_ACTOR"):
-        return os.environ["PROMPTRAIL_ACTOR"]
-    import subprocess
+    from promptrail.identity import current_actor
 
-    proc = subprocess.run(
-        ["git", "-C", args.C, "config", "user.email"], capture_output=True, text=True
-    )
-    return proc.stdout.strip() or os.environ.get("USER", "unknown")
+    return current_actor(getattr(args, "actor", None), args.C)
 
 
 # -- verbs ---------------------------------------------------------------------------------
@@ -307,15 +300,8 @@ def _print_promotion(r: dict[str, Any]) -> None:
         )
     else:
         say(f"refused: {r['reason']}")
-
-
-def _approvals(args: argparse.Namespace) -> list[str]:
-    approvers = list(args.approved_by or [])
-    if args.approvals_from:
-        from promptrail.approvals import approvals_from
-
-        approvers += approvals_from(args.approvals_from, args.repo)
-    return approvers
+    for i in r.get("approvals_ignored") or [] if r["status"] == "promoted" else []:
+        say(f"  approval ignored: {i['who']}: {i['why']}")
 
 
 @command("promote")
@@ -324,7 +310,15 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     name, version = parse_target(args.target)
     result = promote(
-        workspace(args), name, version, args.to, actor(args), _approvals(args), args.reason or ""
+        workspace(args),
+        name,
+        version,
+        args.to,
+        actor(args),
+        args.approved_by or [],
+        args.reason or "",
+        approvals_from=args.approvals_from,
+        repo=args.repo,
     )
     emit(args, result, lambda: _print_promotion(result))
     return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
@@ -335,7 +329,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from promptrail.promote import rollback
 
     result = rollback(
-        workspace(args), args.name, args.env, actor(args), _approvals(args), args.reason or ""
+        workspace(args),
+        args.name,
+        args.env,
+        actor(args),
+        args.approved_by or [],
+        args.reason or "",
+        approvals_from=args.approvals_from,
+        repo=args.repo,
     )
     emit(args, result, lambda: _print_promotion(result))
     return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
@@ -352,7 +353,12 @@ def cmd_at(args: argparse.Namespace) -> int:
     from promptrail.timeline import at, parse_time
 
     when = parse_time(args.time)
-    result = at(_store(args), args.env, when, args.name)
+    store = _store(args)
+    result = at(store, args.env, when, args.name)
+    if args.json:
+        from promptrail.anchors import vouch
+
+        vouch(workspace(args), store, result["prompts"])
 
     def human() -> None:
         if not result["prompts"]:
@@ -363,6 +369,9 @@ def cmd_at(args: argparse.Namespace) -> int:
                 f"   live in {args.env} since {p['promoted_at']} ({p['kind']} by "
                 f"{p['promoted_by']})"
             )
+            say(f"   approved by: {', '.join(p['approvals'] or []) or 'nobody'}")
+            if p["reason"]:
+                say(f"   reason: {p['reason']}")
             for m in p["messages"] or []:
                 say(f"--- {m['role']}")
                 say(m["content"].rstrip("\n"))
@@ -394,23 +403,59 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     store = _store(args)
     if args.action == "verify":
-        result = audit.verify(store)
-        emit(
-            args,
-            result,
-            lambda: say(
-                f"audit chain {result['status']}: {result['rows']} rows checked"
-                + (
-                    f"; first bad row: seq {result['first_bad_seq']} ({result['reason']})"
-                    if result["status"] == "broken"
-                    else ""
-                )
-            ),
-        )
+        from promptrail.anchors import verify
+
+        result = verify(workspace(args), store, git=args.git)
+        emit(args, result, lambda: _print_verify(result))
         return EXIT_OK if result["status"] == "ok" else EXIT_CHECK_FAILED
     out = args.output or f"audit.{args.format}"
     result = audit.export(store, args.format, out)
     emit(args, result, lambda: say(f"exported {result['rows']} audit rows to {result['path']}"))
+    return EXIT_OK
+
+
+def _print_verify(r: dict[str, Any]) -> None:
+    head = f", head row {r['head']['seq']}" if r["head"] else ""
+    say(f"audit chain: {r['rows']} rows{head}")
+    if r["first_bad_seq"] is not None:
+        say(f"  first bad row: seq {r['first_bad_seq']} ({r['reason']})")
+    anchors = r["anchors"]
+    say(
+        f"anchors: {anchors['checked']} checked ({'working tree and git history' if anchors['git'] else 'working tree'})"
+        + (f", {len(anchors['failed'])} failed" if anchors["failed"] else "")
+    )
+    if a := r["first_bad_anchor"]:
+        say(f"  first failing anchor: {a['where']} ({a['name']} {a['version']}): {a['problem']}")
+    for m in r["entries"]["missing"]:
+        say(f"  {m['problem']}")
+    for b in r["entries"]["behind"]:
+        say(
+            f"  note: the chain has a newer promotion of {b['name']} into {b['env']} (row "
+            f"{b['chain_seq']}, {b['chain_version']}) than environments/{b['env']}.lock "
+            f"(row {b['lock_seq']}): this checkout is behind"
+        )
+    for t in r["tables"]:
+        say(f"  {t}")
+    for n in r["not_checked"]:
+        say(f"  not checked: {n}")
+    say(f"audit verify: {r['status']}")
+
+
+@command("store")
+def cmd_store(args: argparse.Namespace) -> int:
+    from promptrail.retention import prune_outputs
+
+    if not args.outputs_older_than:
+        raise UsageError("store prune needs --outputs-older-than AGE (e.g. 90d)")
+    result = prune_outputs(_store(args), args.outputs_older_than, actor(args))
+    emit(
+        args,
+        result,
+        lambda: say(
+            f"pruned the inputs and outputs of {result['case_results']} case results "
+            f"({result['runs']} runs) created before {result['cutoff']}; audited"
+        ),
+    )
     return EXIT_OK
 
 
@@ -524,7 +569,8 @@ def approval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--approvals-from",
         metavar="github:PR",
-        help="count the approving reviews of a pull request (needs GITHUB_TOKEN)",
+        help="count the pull request's approving reviews of the head commit that holds this "
+        "content (needs GITHUB_TOKEN)",
     )
     p.add_argument(
         "--repo", metavar="OWNER/NAME", help="for --approvals-from (default: $GITHUB_REPOSITORY)"
@@ -549,7 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--actor",
         default=argparse.SUPPRESS,
-        help="who acts (default: $PROMPTRAIL_ACTOR, then git user.email)",
+        help="who acts (default: $PROMPTRAIL_ACTOR, then github:$GITHUB_ACTOR in GitHub "
+        "Actions, then git user.email); the audit log records which it was",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="more logging"
@@ -639,9 +686,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", metavar="NAME", help="only this prompt")
     p = verb("history", "every version, gate run, promotion and drift finding for one prompt")
     p.add_argument("name", metavar="NAME", help="the prompt")
-    p = verb("audit", "verify the tamper-evident chain, or export it")
+    p = verb("audit", "verify the chain against the lockfiles' anchors, or export it")
     p.add_argument(
         "action", choices=["verify", "export"], help="verify the chain, or export the log"
+    )
+    p.add_argument(
+        "--git", action="store_true", help="verify: also every anchor in the lockfiles' git history"
     )
     p.add_argument(
         "--format",
@@ -650,6 +700,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="export format (default: csv)",
     )
     p.add_argument("--output", metavar="PATH", help="export to this file (default: audit.FORMAT)")
+    p = verb("store", "look after the store: prune old model inputs and outputs (audited)")
+    p.add_argument("action", choices=["prune"], help="prune: clear old inputs and outputs")
+    p.add_argument(
+        "--outputs-older-than",
+        metavar="AGE",
+        help="clear the inputs and outputs of case results older than AGE (90d, 12h, 2w)",
+    )
     p = verb("sql", "run SQL on the store, print a table (or JSON)")
     p.add_argument("query", metavar="QUERY", help="a read-only SQL query (SELECT, EXPLAIN...)")
     p = verb("plugins", "the gates, assertions, providers and targets found, and where from")

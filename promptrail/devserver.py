@@ -10,8 +10,10 @@ protocols, so tests and benchmarks drive the real SDKs with no network and no ke
 - ``fail(status, times, retry_after=None, retry_after_ms=None)`` queues error answers, served
   before any normal one; ``status=0`` drops the connection without answering. A 401 echoes
   the key it was sent, as a careless server would, so tests can check it is scrubbed.
-- ``requests`` records every call: ``{"path", "protocol", "body", "headers"}``;
-  ``max_in_flight`` is the most calls seen at once.
+- ``requests`` records every call: ``{"path", "protocol", "body", "headers", "handled_ms"}``
+  (``handled_ms``: from reading the body to the answer sent); ``max_in_flight`` is the most
+  calls seen at once; ``GET /_stats`` returns ``{"requests", "max_in_flight"}`` and
+  ``GET /_stats?reset=1`` also clears them, as ``reset()`` does.
 - Usage: about one token per four characters, ``len(text) // 4 + 1``.
 
 Standalone (for trying the CLI by hand)::
@@ -194,6 +196,17 @@ class FakeLLMServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                url = urlsplit(self.path)
+                if url.path == "/_stats":  # for benchmarks in another process
+                    with server._lock:
+                        stats = {
+                            "requests": len(server.requests),
+                            "max_in_flight": server.max_in_flight,
+                        }
+                    if url.query == "reset=1":
+                        server.reset()
+                    self._send(200, stats)
+                    return
                 self._send(200, {"status": "ok"})
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
@@ -212,15 +225,15 @@ class FakeLLMServer:
                 except ValueError:
                     self._error(400, protocol, "request body is not JSON")
                     return
+                started = time.perf_counter()
+                record: dict[str, Any] = {
+                    "path": path,
+                    "protocol": protocol,
+                    "body": body,
+                    "headers": dict(self.headers.items()),
+                }
                 with server._lock:
-                    server.requests.append(
-                        {
-                            "path": path,
-                            "protocol": protocol,
-                            "body": body,
-                            "headers": dict(self.headers.items()),
-                        }
-                    )
+                    server.requests.append(record)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     failure = server.failures.pop(0) if server.failures else None
@@ -229,6 +242,7 @@ class FakeLLMServer:
                         time.sleep(server.latency)
                     self._answer(protocol, body, failure)
                 finally:
+                    record["handled_ms"] = (time.perf_counter() - started) * 1000
                     with server._lock:
                         server.in_flight -= 1
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,49 @@ class ProviderJudge:
         return str((await self.client.complete(req)).text)
 
 
+class Phases:
+    """Timed model calls and slow checks take turns, never overlapping.
+
+    A case's recorded latency is its HTTP round trip, stamped on the event loop; anything
+    CPU-heavy in the process meanwhile (an LLM-judged metric, a plugin's check in a worker
+    thread, both contending for the GIL) would be counted in it. So a slow check starts only
+    when no case call is in flight or queued, and a new case call waits for running checks to
+    drain. Cheap built-in checks run inline and need no turn; judge calls are not timed.
+    """
+
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self.calls = 0  # in flight or queued for a provider slot
+        self.calls_waiting = 0
+        self.checks = 0
+
+    @asynccontextmanager
+    async def call(self) -> AsyncIterator[None]:
+        async with self._cond:
+            self.calls_waiting += 1
+            await self._cond.wait_for(lambda: self.checks == 0)
+            self.calls_waiting -= 1
+            self.calls += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self.calls -= 1
+                self._cond.notify_all()
+
+    @asynccontextmanager
+    async def check(self) -> AsyncIterator[None]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.calls == 0 and self.calls_waiting == 0)
+            self.checks += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self.checks -= 1
+                self._cond.notify_all()
+
+
 class Evaluator:
     def __init__(
         self,
@@ -116,8 +160,11 @@ class Evaluator:
         self.progress = progress
         self._results: dict[tuple[str, str], SuiteRun] = {}
         self._pending: dict[tuple[str, str], threading.Event] = {}
+        self._suites: dict[str, Any] = {}
+        self._prepared: set[str] = set()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
+        self._phases: Phases | None = None  # made on the loop, on first use
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="promptrail-eval", daemon=True
         )
@@ -141,14 +188,56 @@ class Evaluator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def get_ready(self, prompts: list[Any], suites: dict[str, Any]) -> None:
+        """Before any call: keep the suites already loaded (by the caller's input check) so
+        they are not read again, and do every one-off set-up now (SDK imports, clients, the
+        price table, deepeval's import): done later, it would run while calls are timed."""
+        self._suites.update({k: v for k, v in suites.items() if v is not None})
+        for resolved in prompts:
+            suite = self._suites.get(resolved.name)
+            if suite is not None:
+                self._ready(resolved, suite)
+
+    def _ready(self, resolved: Any, suite: Any) -> None:
+        from promptrail.render import render_messages, validate_vars
+
+        self.prepare(suite)
+        self.client.warm(resolved.provider, resolved.model["name"])
+        if suite.cases:  # loads and compiles what rendering a case needs (Jinja2, the schema)
+            try:
+                validate_vars(resolved, suite.cases[0].vars)
+                render_messages(resolved, suite.cases[0].vars)
+            except UsageError:
+                pass  # that case will report it
+
+    def prepare(self, suite: Any) -> None:
+        """Run each assertion kind's one-off set-up (deepeval's import takes seconds) once,
+        on the caller's thread."""
+        for case in suite.cases:
+            for a in case.assertions:
+                if a.type not in self._prepared:
+                    with self._lock:
+                        if a.type in self._prepared:
+                            continue
+                        self._prepared.add(a.type)
+                    a.prepare()
+
+    def suite(self, name: str) -> Any:
+        from promptrail.suites import load_suite
+
+        suite = self._suites.get(name)
+        if suite is None:
+            suite = load_suite(self.ws, name)
+            if suite is not None:
+                self._suites[name] = suite
+        return suite
+
     def peek(self, resolved: Any, role: str) -> SuiteRun | None:
         """The suite run already done for this content, if any (no new calls)."""
         return self._results.get((resolved.content_hash, role))
 
     def evaluate(self, resolved: Any, role: str = "candidate", suite: Any = None) -> SuiteRun:
         """The suite run for this content; concurrent callers for the same content share one."""
-        from promptrail.suites import load_suite
-
         key = (resolved.content_hash, role)
         with self._lock:
             if key in self._results:
@@ -162,11 +251,12 @@ class Evaluator:
             waiter.wait()
             return self._results[key]
         try:
-            suite = suite if suite is not None else load_suite(self.ws, resolved.name)
+            suite = suite if suite is not None else self.suite(resolved.name)
             if suite is None:
                 raise UsageError(
                     f"no suite for {resolved.name}", file=f"suites/{resolved.name}.yaml"
                 )
+            self._ready(resolved, suite)  # on the caller's thread, not the loop timing calls
             fut = asyncio.run_coroutine_threadsafe(self._run(resolved, role, suite), self._loop)
             result = fut.result()
             self._results[key] = result
@@ -177,6 +267,8 @@ class Evaluator:
                 self._pending.pop(key, None)
 
     async def _run(self, resolved: Any, role: str, suite: Any) -> SuiteRun:
+        if self._phases is None:
+            self._phases = Phases()
         started = time.perf_counter()
         jobs = [(case, r) for case in suite.cases for r in range(suite.repeat)]
         done = 0
@@ -220,8 +312,10 @@ class Evaluator:
         request = ModelRequest(
             resolved.provider, resolved.model["name"], tuple(messages), params, sample=repeat
         )
+        assert self._phases is not None
         try:
-            resp = await self.client.complete(request)
+            async with self._phases.call():
+                resp = await self.client.complete(request)
         except OperationalError as exc:
             run.error = f"case {case.id}: {exc.message}"
             run.operational = True
@@ -241,7 +335,11 @@ class Evaluator:
             judge=self.judge,
         )
         try:
-            results = await run_assertions(case.assertions, ctx)
+            if all(a.inline for a in case.assertions):
+                results = await run_assertions(case.assertions, ctx)
+            else:
+                async with self._phases.check():
+                    results = await run_assertions(case.assertions, ctx)
         except OperationalError as exc:  # the judge model was unreachable
             run.error = f"case {case.id}: judge: {exc.message}"
             run.operational = True

@@ -16,7 +16,8 @@ from typing import Any
 @dataclass(frozen=True)
 class Limits:
     # files
-    file_bytes: int = 1024 * 1024  # any workspace file (YAML, JSON, dataset, template)
+    file_bytes: int = 1024 * 1024  # a workspace file read whole (YAML, JSON, template)
+    dataset_bytes: int = 256 * 1024 * 1024  # a suite's JSONL/CSV dataset
     yaml_nodes: int = 1_000_000  # YAML nodes after aliases are expanded (alias bombs)
     # templates (prompts and report templates)
     template_seconds: float = 10.0  # wall time of one render

@@ -3,12 +3,16 @@
 ``environments/<env>.lock`` is written only by promptrail, atomically, sorted by prompt name,
 one fact per line so that a review diff reads like a changelog. The first environment in
 ``promptrail.yaml`` (dev) follows the working tree through ``promptrail lock``; gated
-environments change only through ``promptrail promote`` and ``rollback``.
+environments change only through ``promptrail promote`` and ``rollback``, which record with
+each entry the anchor of its promotion: the sequence number and hash of the promotion's own
+audit row (``anchor: {seq: 12, hash: "sha256:…"}``, plus ``keyed: true`` when that row
+carries an HMAC). ``audit verify`` checks the store's chain against these anchors.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,23 @@ from promptrail.fsutil import write_atomic
 from promptrail.yamlio import line_of, load_mapping, read_text
 
 LOCK_VERSION = 1
+HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The audit row that recorded a promotion: what the lockfile vouches the chain holds."""
+
+    seq: int
+    hash: str
+    keyed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, **({"keyed": True} if self.keyed else {})}
+
+    @classmethod
+    def of_row(cls, row: dict[str, Any]) -> Anchor:
+        return cls(int(row["seq"]), str(row["hash"]), bool(row.get("hmac")))
 
 
 @dataclass(frozen=True)
@@ -25,13 +46,17 @@ class LockEntry:
     version: str
     content_hash: str
     components: dict[str, str] = field(default_factory=dict)
+    anchor: Anchor | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": self.version,
             "content_hash": self.content_hash,
             "components": dict(self.components),
         }
+        if self.anchor is not None:
+            data["anchor"] = self.anchor.to_dict()
+        return data
 
 
 @dataclass
@@ -51,6 +76,11 @@ def read_lock(path: Path) -> dict[str, LockEntry]:
         return {}
     shown = f"environments/{path.name}"
     data, text = load_mapping(path, shown)
+    return parse_lock(data, text, shown)
+
+
+def parse_lock(data: dict[str, Any], text: str, shown: str) -> dict[str, LockEntry]:
+    """Entries from a lockfile's parsed YAML (``text`` for line numbers in errors)."""
     prompts = data.get("prompts") or {}
     if not isinstance(prompts, dict):
         raise UsageError(
@@ -70,9 +100,38 @@ def read_lock(path: Path) -> dict[str, LockEntry]:
             )
         comps = raw.get("components") or {}
         entries[str(name)] = LockEntry(
-            raw["version"], raw["content_hash"], {str(k): str(v) for k, v in comps.items()}
+            raw["version"],
+            raw["content_hash"],
+            {str(k): str(v) for k, v in comps.items()},
+            _anchor(raw.get("anchor"), str(name), text, shown),
         )
     return entries
+
+
+def _anchor(raw: Any, name: str, text: str, shown: str) -> Anchor | None:
+    if raw is None:
+        return None
+    seq = raw.get("seq") if isinstance(raw, dict) else None
+    digest = raw.get("hash") if isinstance(raw, dict) else None
+    keyed = raw.get("keyed", False) if isinstance(raw, dict) else None
+    if (
+        not isinstance(seq, int)
+        or isinstance(seq, bool)
+        or seq < 1
+        or not isinstance(digest, str)
+        or not HASH_RE.match(digest)
+        or not isinstance(keyed, bool)
+        or set(raw) - {"seq", "hash", "keyed"}
+    ):
+        raise UsageError(
+            f"the anchor of {name!r} does not parse: expected "
+            '{seq: N, hash: "sha256:<64 hex>"} (and optionally keyed: true), '
+            f"got {raw!r}",
+            file=shown,
+            line=line_of(text, ("prompts", name, "anchor")),
+            kind="anchor",
+        )
+    return Anchor(seq, digest, keyed)
 
 
 def format_lock(env: str, entries: dict[str, LockEntry]) -> str:
@@ -97,6 +156,10 @@ def format_lock(env: str, entries: dict[str, LockEntry]) -> str:
                     lines.append(f"      {comp}: {json.dumps(e.components[comp])}")
             else:
                 lines.append("    components: {}")
+            if e.anchor is not None:
+                a = e.anchor
+                keyed = ", keyed: true" if a.keyed else ""
+                lines.append(f"    anchor: {{seq: {a.seq}, hash: {json.dumps(a.hash)}{keyed}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -107,6 +170,11 @@ def write_lock(path: Path, env: str, entries: dict[str, LockEntry]) -> bool:
         return False
     write_atomic(path, text)
     return True
+
+
+def anchored(entry: LockEntry, audit_row: dict[str, Any]) -> LockEntry:
+    """``entry`` vouched for by the audit row that recorded its promotion."""
+    return LockEntry(entry.version, entry.content_hash, entry.components, Anchor.of_row(audit_row))
 
 
 def entry_for(resolved: Any) -> LockEntry:

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from promptrail import semver
@@ -46,7 +47,14 @@ def _as_text(value: Any) -> Any:
     return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
+def _check_approver(value: str) -> str:
+    from promptrail.approvals import check_approver
+
+    return check_approver(value)
+
+
 Version = Annotated[str, BeforeValidator(_as_text), AfterValidator(_check_version)]
+Approver = Annotated[str, AfterValidator(_check_approver)]
 Range = Annotated[str, AfterValidator(_check_range)]
 
 
@@ -126,7 +134,16 @@ class Environment(Strict):
     gates: list[str] | dict[str, dict[str, Any]] = Field(default_factory=list)
     requires: str | None = None
     approvals: int = Field(default=0, ge=0)
+    # who may approve: emails, github:LOGIN, github-team:ORG/TEAM (approvals from anyone
+    # else do not count); with approvers and no `approvals`, one approval is needed
+    approvers: list[Approver] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_approval_from_approvers(self) -> Environment:
+        if self.approvers and "approvals" not in self.model_fields_set:
+            self.approvals = 1
+        return self
 
     def gate_names(self) -> list[str]:
         return list(self.gates)
@@ -150,9 +167,13 @@ class AlertSettings(Strict):
     prefect_block: str | None = None  # a Prefect notification block, e.g. "slack-webhook/ops"
 
 
-class LimitSettings(Strict):
-    """``limits:`` in promptrail.yaml: raise (or lower) a bound; see docs/security.md."""
+class Limits(Strict):
+    """``limits:`` in promptrail.yaml: raise (or lower) a bound on hostile input; see
+    docs/security.md (``promptrail.limits`` holds the defaults of the unset ones)."""
 
+    # Datasets are JSONL/CSV rows, read line by line, and a real one is large: their cap is
+    # separate from the whole-file cap of the YAML files (file_bytes, 1 MiB).
+    dataset_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     file_bytes: int | None = Field(default=None, gt=0)
     yaml_nodes: int | None = Field(default=None, gt=0)
     template_seconds: float | None = Field(default=None, gt=0)
@@ -169,6 +190,7 @@ class LimitSettings(Strict):
 
 class Config(Strict):
     environments: list[Environment] = Field(min_length=1)
+    limits: Limits = Field(default_factory=Limits)
     store: str = ".promptrail/promptrail.duckdb"
     cache: CacheSettings = Field(default_factory=CacheSettings)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -176,7 +198,6 @@ class Config(Strict):
     gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     token_budget: int | None = None
-    limits: LimitSettings = Field(default_factory=LimitSettings)
 
     @field_validator("environments")
     @classmethod

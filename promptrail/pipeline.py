@@ -268,13 +268,14 @@ def run_gate(
         candidates = changed_prompts(ws, changed_since)
     else:
         candidates = ws.prompt_names()
-    for name in candidates:  # bad input stops the run before anything is recorded
-        ws.resolve(name)
-        load_suite(ws, name)
+    # bad input stops the run before anything is recorded; the suites are parsed this once
+    resolved = [ws.resolve(name) for name in candidates]
+    suites = {name: load_suite(ws, name) for name in candidates}
     run_id = run_id or new_run_id()
     store = Store(ws.store_path())
     commit, dirty = git_state(ws.root)
     evaluator = Evaluator(ws, cache_mode, progress)
+    evaluator.get_ready(resolved, suites)
     started = now()
     store.write(
         {

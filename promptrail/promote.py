@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from promptrail import snapshots
+from promptrail.approvals import approval_refusal
 from promptrail.errors import UsageError
-from promptrail.lock import LockEntry, read_lock, write_lock
+from promptrail.lock import LockEntry, anchored, read_lock, write_lock
 from promptrail.resolve import ResolvedPrompt
 
 
@@ -101,7 +102,12 @@ def promote(
     reason: str = "",
     kind: str = "promote",
     content: ResolvedPrompt | None = None,
+    approvals_from: str | None = None,
+    repo: str | None = None,
 ) -> dict[str, Any]:
+    """``approvals`` are names (``--approved-by``) or ``approvals.Approval``s;
+    ``approvals_from`` (``github:PR``) adds the PR's reviews that approved this content."""
+    from promptrail.approvals import decide
     from promptrail.store import Store
 
     environment = ws.config.environment(env)
@@ -116,15 +122,17 @@ def promote(
         "reason": "",
         "kind": kind,
     }
-    approvers = sorted({a.strip() for a in approvals or [] if a.strip()} - {actor})
+    decision = decide(ws, environment, actor, resolved, approvals, approvals_from, repo)
+    approvers = decision.counted
     with env_lock(ws, env):
         lock_path = ws.lock_path(env)
         entries = read_lock(lock_path)
         current = entries.get(name)
         try:
-            run_id = _check(ws, store, environment, resolved, actor, approvers, kind)
+            run_id = _check(ws, store, environment, resolved, actor, decision, kind)
         except Refused as refusal:
             result["reason"] = refusal.reason
+            result["approvals_ignored"] = decision.ignored
             store.append_audit(
                 "promotion-refused", actor, f"{env}/{name}", {**result, "approvals": approvers}
             )
@@ -140,10 +148,6 @@ def promote(
         from promptrail.targets import load_target, make_bundle
 
         bundle = make_bundle(resolved, env, now.isoformat(), actor)  # refuses a secret
-        entries[name] = LockEntry(
-            resolved.version, resolved.content_hash, dict(resolved.components)
-        )
-        write_lock(lock_path, env, entries)
         deployed = []
         for spec in environment.targets:
             target = load_target(spec.model_dump(), ws)
@@ -165,11 +169,7 @@ def promote(
             "run_id": run_id,
         }
         with store.transaction() as con:  # the promotion and its audit row, or neither
-            store.write(
-                {"promotions": [row], "prompt_versions": version_rows([resolved], source=kind)},
-                con=con,
-            )
-            store.append_audit(
+            audit_row = store.append_audit(
                 kind,
                 actor,
                 f"{env}/{name}",
@@ -181,19 +181,32 @@ def promote(
                     "from_version": row["from_version"],
                     "from_hash": row["from_hash"],
                     "approvals": approvers,
+                    "approvals_ignored": decision.ignored,
                     "reason": reason,
                     "gate_run": run_id,
                     "targets": deployed,
+                    "promotion_id": row["promotion_id"],
                 },
                 con=con,
             )
+            row["audit_seq"] = audit_row["seq"]
+            store.write(
+                {"promotions": [row], "prompt_versions": version_rows([resolved], source=kind)},
+                con=con,
+            )
+            # The lockfile records the anchor: this promotion's own audit row.
+            entry = LockEntry(resolved.version, resolved.content_hash, dict(resolved.components))
+            entries[name] = anchored(entry, audit_row)
+            write_lock(lock_path, env, entries)
     result.update(
         status="promoted",
         reason=reason or f"{kind} by {actor}",
         from_version=row["from_version"],
         approvals=approvers,
+        approvals_ignored=decision.ignored,
         targets=deployed,
         promoted_at=now.isoformat(),
+        anchor={"seq": audit_row["seq"], "hash": audit_row["hash"]},
     )
     return result
 
@@ -204,7 +217,7 @@ def _check(
     environment: Any,
     resolved: ResolvedPrompt,
     actor: str,
-    approvers: list[str],
+    decision: Any,
     kind: str,
 ) -> str | None:
     name, env, short = resolved.name, environment.name, resolved.content_hash[:19] + "…"
@@ -242,18 +255,20 @@ def _check(
                 f"in {environment.requires} ({live_there}); promote it to "
                 f"{environment.requires} first"
             )
-    if len(approvers) < environment.approvals:
-        raise Refused(
-            f"{env} needs {environment.approvals} approval(s) from people other than "
-            f"{actor}; got {len(approvers)}"
-            f"{' (' + ', '.join(approvers) + ')' if approvers else ''}: add "
-            "--approved-by WHO"
-        )
+    if len(decision.counted) < environment.approvals:
+        raise Refused(approval_refusal(environment, actor, decision))
     return run_id
 
 
 def rollback(
-    ws: Any, name: str, env: str, actor: str, approvals: list[str] | None = None, reason: str = ""
+    ws: Any,
+    name: str,
+    env: str,
+    actor: str,
+    approvals: list[str] | None = None,
+    reason: str = "",
+    approvals_from: str | None = None,
+    repo: str | None = None,
 ) -> dict[str, Any]:
     """Re-promote the version that was live before the current one."""
     from promptrail.store import Store
@@ -302,4 +317,6 @@ def rollback(
         reason or f"rollback from {current.version if current else 'nothing'}",
         kind="rollback",
         content=content,
+        approvals_from=approvals_from,
+        repo=repo,
     )

@@ -104,6 +104,7 @@ SECRET_ENV_SUFFIXES = (
     "_PAT",
     "_CREDENTIALS",
     "_AUTH",
+    "_AUDIT_KEY",  # the key of the audit chain's HMAC
 )
 # ...or contains one of these
 SECRET_ENV_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "APIKEY")

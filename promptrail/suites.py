@@ -45,31 +45,41 @@ def load_suite(ws: Any, name: str) -> Suite | None:
     if model.dataset:
         rel = ws.inside(str(PurePosixPath(path).parent / model.dataset), path)
         raw_cases += _dataset(ws, rel)
+    # The defaults' checks are parsed once and shared by every case: a check holds only its
+    # configuration, and a 100,000-row dataset should not hold 100,000 copies of them.
+    defaults = []
+    for i, spec in enumerate(model.defaults.assert_):
+        try:
+            defaults.append(parse_assertion(spec, path, ws.root))
+        except UsageError as exc:
+            exc.line = exc.line or line_of(text, ("defaults", "assert", i))
+            raise
+    default_specs = list(model.defaults.assert_)
+    default_vars = model.defaults.vars
     cases, seen = [], set()
     for case, where, line in raw_cases:
         if case.id in seen:
             raise UsageError(f"case id {case.id!r} appears twice", file=where, line=line)
         seen.add(case.id)
-        specs = list(model.defaults.assert_) + list(case.assert_)
-        assertions = []
-        for spec in specs:
-            try:
-                assertions.append(parse_assertion(spec, where, ws.root))
-            except UsageError as exc:
-                exc.line = exc.line or line
-                raise
-        cases.append(
-            SuiteCase(
-                case.id, {**model.defaults.vars, **case.vars}, assertions, case.must_pass, specs
-            )
-        )
+        assertions, specs = defaults, default_specs
+        if case.assert_:
+            assertions = list(defaults)
+            specs = default_specs + list(case.assert_)
+            for spec in case.assert_:
+                try:
+                    assertions.append(parse_assertion(spec, where, ws.root))
+                except UsageError as exc:
+                    exc.line = exc.line or line
+                    raise
+        case_vars = {**default_vars, **case.vars} if default_vars else case.vars
+        cases.append(SuiteCase(case.id, case_vars, assertions, case.must_pass, specs))
     return Suite(name, path, model.threshold, model.repeat, cases)
 
 
 def _dataset(ws: Any, rel: str) -> list[tuple[Case, str, int]]:
     if not ws.exists(rel):
         raise UsageError(f"dataset {rel!r} not found", file=rel)
-    text = ws.read(rel)
+    text = ws.read(rel, ws.config.limits.dataset_bytes, "datasets (limits.dataset_bytes)")
     rows: list[tuple[dict[str, Any], int]] = []
     if rel.endswith(".jsonl"):
         for n, line in enumerate(text.splitlines(), 1):

@@ -25,7 +25,7 @@ def parse_time(text: str) -> datetime:
         when = datetime.fromisoformat(raw)
     except ValueError:
         raise UsageError(
-            f"{text!r} is not an ISO 8601 time (e.g. 2026-03-15T14:47:00Z)", kind="time"
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-03-15T14:47:00Z) or `now`", kind="time"
         ) from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
@@ -43,8 +43,9 @@ def at(store: Any, env: str, when: datetime, name: str | None = None) -> dict[st
         "WITH live AS (SELECT *, row_number() OVER (PARTITION BY name ORDER BY promoted_at "
         "DESC, promotion_id DESC) AS rn FROM promotions WHERE env = ? AND promoted_at <= ?"
         f"{only}) SELECT l.name, l.version, l.content_hash, l.promoted_at, l.actor, l.kind, "
-        "l.approvals, l.reason, v.resolved FROM live l LEFT JOIN prompt_versions v "
-        "ON v.name = l.name AND v.content_hash = l.content_hash WHERE l.rn = 1 ORDER BY l.name",
+        "l.approvals, l.reason, l.audit_seq, a.hash AS audit_hash, v.resolved FROM live l "
+        "LEFT JOIN prompt_versions v ON v.name = l.name AND v.content_hash = l.content_hash "
+        "LEFT JOIN audit_log a ON a.seq = l.audit_seq WHERE l.rn = 1 ORDER BY l.name",
         params,
     )
     prompts = []
@@ -62,6 +63,11 @@ def at(store: Any, env: str, when: datetime, name: str | None = None) -> dict[st
                 "kind": r["kind"],
                 "approvals": _json(r["approvals"]),
                 "reason": r["reason"],
+                "audit": (
+                    {"seq": r["audit_seq"], "hash": r["audit_hash"]}
+                    if r["audit_seq"] is not None
+                    else None
+                ),
             }
         )
     return {"env": env, "time": when.isoformat(), "prompts": prompts}

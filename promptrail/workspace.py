@@ -15,7 +15,14 @@ from typing import Any
 
 from promptrail.errors import UsageError
 from promptrail.models import ComponentFile, Config, PromptFile, SuiteFile, validate_file
-from promptrail.yamlio import decode, load_mapping, parse, read_text
+from promptrail.yamlio import (
+    FILES,
+    check_size,
+    decode,
+    load_mapping,
+    parse,
+    read_text,
+)
 
 CONFIG_FILE = "promptrail.yaml"
 
@@ -88,14 +95,18 @@ class Workspace:
         except UsageError:
             pass  # reported by whatever needs the config
 
-    def read(self, rel: str) -> str:
+    def read(self, rel: str, max_bytes: int | None = None, what: str = FILES) -> str:
+        """A file's text; ``max_bytes`` defaults to ``limits.file_bytes``."""
         if rel != CONFIG_FILE:
             self.apply_limits()
         if self.ref is None:
-            return read_text(self.path(rel), rel)
+            return read_text(self.path(rel), rel, max_bytes, what)
         out = self._git("show", f"{self.ref}:./{rel}", binary=True)
         if out is None:
             raise UsageError(f"not in git at {self.ref}", file=rel)
+        from promptrail import limits
+
+        check_size(len(out), max_bytes or limits.current().file_bytes, rel, what)
         return decode(out, rel)
 
     def listdir(self, folder: str, suffix: str = ".yaml") -> list[str]:

@@ -20,6 +20,7 @@ from promptrail import limits
 from promptrail.errors import UsageError
 
 MAX_FILE_BYTES = limits.DEFAULTS.file_bytes
+FILES = "prompt, component, suite, schema and config files"
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Loader = _Base  # composing only (line lookups)
@@ -50,7 +51,12 @@ class _StrictLoader(_Base):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
-def read_bytes(path: Path, display: str | Path | None = None) -> bytes:
+def read_bytes(
+    path: Path,
+    display: str | Path | None = None,
+    max_bytes: int | None = None,
+    what: str = FILES,
+) -> bytes:
     """A workspace file's bytes: a regular file under the size limit (checked before opening,
     so a FIFO or a device never blocks or streams forever)."""
     shown = display or path
@@ -62,12 +68,10 @@ def read_bytes(path: Path, display: str | Path | None = None) -> bytes:
         raise UsageError(f"cannot read: {exc.strerror}", file=shown) from None
     if not stat.S_ISREG(st.st_mode):
         raise UsageError("not a regular file (a FIFO, device or folder)", file=shown)
-    limit = limits.current().file_bytes
-    if st.st_size > limit:
-        raise UsageError(
-            f"file is {st.st_size:,} bytes; the limit is {limit:,} (limits.file_bytes)",
-            file=shown,
-        )
+    limit = max_bytes if max_bytes is not None else limits.current().file_bytes
+    check_size(
+        st.st_size, limit, shown, what if max_bytes is not None else f"{what} (limits.file_bytes)"
+    )
     try:
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)
@@ -78,10 +82,23 @@ def read_bytes(path: Path, display: str | Path | None = None) -> bytes:
     return data
 
 
-def read_text(path: Path, display: str | Path | None = None) -> str:
-    """Read a workspace file as UTF-8 text, refusing huge, special and binary files."""
+def read_text(
+    path: Path,
+    display: str | Path | None = None,
+    max_bytes: int | None = None,
+    what: str = FILES,
+) -> str:
+    """Read a workspace file as UTF-8 text, refusing huge, special and binary files
+    (``max_bytes`` defaults to ``limits.file_bytes``)."""
     shown = display or path
-    return decode(read_bytes(path, shown), shown)
+    return decode(read_bytes(path, shown, max_bytes, what), shown)
+
+
+def check_size(size: int, max_bytes: int, shown: str | Path, what: str = FILES) -> None:
+    if size > max_bytes:
+        raise UsageError(
+            f"file is {size:,} bytes; the limit for {what} is {max_bytes:,}", file=shown
+        )
 
 
 def decode(data: bytes, shown: str | Path) -> str:

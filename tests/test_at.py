@@ -134,3 +134,39 @@ def test_secrets_never_reach_the_store(tmp_path: Path) -> None:
     )
     assert "sk-proj-abc" not in dump and "sk-ant-api03" not in dump and "[REDACTED]" in dump
     assert audit.verify(store)["status"] == "ok"
+
+
+def test_at_now_prints_approvals_and_reason_and_json_names_the_anchor(ws: Workspace, cli) -> None:
+    store = Store(ws.store_path())
+    for env in ("staging", "production"):
+        record_gate_run(store, env, ws.resolve("faq-answer"))
+    assert promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")[0] == 0
+    code, r = promote_cli(
+        cli,
+        ws,
+        "faq-answer@0.1.0",
+        "--to",
+        "production",
+        "--approved-by",
+        "bob@acme.test",
+        "--reason",
+        "Q4 launch",
+    )
+    assert code == 0, r
+    code, out, _ = cli("-C", str(ws.root), "at", "production", "now")
+    assert code == 0
+    assert "approved by: bob@acme.test" in out and "reason: Q4 launch" in out
+    code, out, _ = cli("-C", str(ws.root), "at", "production", "now", "--json")
+    [p] = json.loads(out)["prompts"]
+    [(seq, digest)] = store.query(
+        "SELECT seq, hash FROM audit_log WHERE subject = 'production/faq-answer'"
+    )[1]
+    assert p["audit"] == {"seq": seq, "hash": digest}
+    assert p["anchor"]["file"] == "environments/production.lock"
+    assert (p["anchor"]["seq"], p["anchor"]["hash"]) == (seq, digest)
+    assert p["anchor"]["matches_store"] is True
+    # the staging promotion is vouched for by the nearest anchor at or after its row
+    [s] = json.loads(cli("-C", str(ws.root), "at", "staging", "now", "--json")[1])["prompts"]
+    assert s["anchor"]["seq"] == s["audit"]["seq"] < seq
+    code, _, err = cli("-C", str(ws.root), "at", "production", "yesterday-ish")
+    assert code == 2 and "or `now`" in err

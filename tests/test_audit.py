@@ -48,9 +48,11 @@ def test_rows_link_and_hash_as_documented(store: Store) -> None:
                 "subject": "production/p",
                 "payload": {"version": "1.0.0"},
                 "prev_hash": audit.GENESIS,
+                "actor_source": "caller",  # a library caller's plain string
             }
         )
     )
+    assert r["actor_source"] == "caller" and r["hmac"] is None
     assert json.loads(r["payload"]) == {"version": "1.0.0"} and r["occurred_at"].tzinfo
 
 
@@ -118,7 +120,7 @@ TAMPERING = {
     ),
     "forge a row": (
         "INSERT INTO audit_log SELECT 6, now(), 'me', 'test', 's5', '{}', hash, "
-        "'sha256:' || repeat('2', 64) FROM audit_log WHERE seq = 5",
+        "'sha256:' || repeat('2', 64), 'flag', NULL FROM audit_log WHERE seq = 5",
         6,
         "edited",
     ),

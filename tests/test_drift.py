@@ -105,7 +105,7 @@ def test_hand_edited_lockfile_is_drift(live: Workspace, cli) -> None:
     lock.write_text(
         lock.read_text()
         .replace('version: "1.4.0"', 'version: "1.4.9"')
-        .replace("sha256:", "sha256:f")
+        .replace('content_hash: "sha256:', 'content_hash: "sha256:f')
     )
     code, result = drift(cli, live, "--env", "staging")
     assert code == 1 and kinds(result) == [("support-reply", "unrecorded")]

@@ -41,10 +41,10 @@ EXPECTED_TABLES = {
     "threshold reason error",
     "prompt_versions": "name version content_hash resolved components first_seen_at source",
     "promotions": "promotion_id name version content_hash env from_version from_hash actor "
-    "approvals reason kind promoted_at run_id",
+    "approvals reason kind promoted_at run_id audit_seq",
     "drift_findings": "finding_id run_id env target name kind expected_hash actual_hash detail "
     "found_at",
-    "audit_log": "seq occurred_at actor event subject payload prev_hash hash",
+    "audit_log": "seq occurred_at actor event subject payload prev_hash hash actor_source hmac",
 }
 EXPECTED_VIEWS = {"pass_rates", "live_versions"}
 EXPECTED_INDEXES = {
@@ -114,7 +114,7 @@ def test_older_database_upgrades(tmp_path: Path) -> None:
 
 def test_open_store_migrates(tmp_path: Path) -> None:
     store = open_store(tmp_path / "deep" / "dir" / "s.duckdb")
-    assert store.path.exists() and len(store.query("SELECT * FROM schema_migrations")[1]) == 4
+    assert store.path.exists() and len(store.query("SELECT * FROM schema_migrations")[1]) == 5
 
 
 # -- writes -----------------------------------------------------------------------------------

@@ -52,9 +52,16 @@ class AssertionResult:
 
 class Assertion:
     type: ClassVar[str] = ""
+    # A synchronous ``evaluate`` runs in a worker thread unless its class says it is cheap:
+    # the event loop that times every call in flight must never wait on a slow check.
+    inline: ClassVar[bool] = False
 
     def evaluate(self, ctx: AssertionContext) -> Any:  # AssertionResult, or an awaitable of one
         raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Slow one-off set-up (importing a library, say), run before the suite's calls
+        start and off the event loop."""
 
     def check(self, ctx: AssertionContext) -> None:
         """Validate configuration at load time; raise ValueError with a clear message."""
@@ -140,7 +147,10 @@ async def run_assertions(
 ) -> list[AssertionResult]:
     async def one(a: Assertion) -> AssertionResult:
         try:
-            out = a.evaluate(ctx)
+            if a.inline or inspect.iscoroutinefunction(a.evaluate):
+                out = a.evaluate(ctx)
+            else:
+                out = await asyncio.to_thread(a.evaluate, ctx)
             if inspect.isawaitable(out):
                 out = await out
             return out

@@ -91,6 +91,9 @@ class DeepEvalMetric(Assertion):
 
         ensure("deepeval", "deepeval", f"the assertion deepeval:{self.metric}")
 
+    def prepare(self) -> None:
+        load_deepeval()  # seconds of import, done before any call is timed
+
     async def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         de = load_deepeval()
         cls = getattr(de.metrics, self.metric, None)

@@ -16,9 +16,12 @@ Every provider, the built-in ``openai`` and ``anthropic`` included, is a
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
+import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -43,6 +46,52 @@ SETTINGS: dict[str, Any] = {
 MODES = ("off", "read-write", "replay")
 # Environment variables whose values are scrubbed from every error message.
 KEY_ENVS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+
+
+# The round trip of the HTTP request a call is making: the client's event hooks stamp the
+# moment the request goes out and the moment the response headers arrive into the list this
+# holds (set per call, so per asyncio task). Latency is that, not the SDK's request building,
+# response parsing, or whatever else the event loop was doing meanwhile.
+_ROUND_TRIP: ContextVar[list[float] | None] = ContextVar("promptrail_round_trip", default=None)
+
+
+async def _request_sent(request: Any) -> None:
+    stamps = _ROUND_TRIP.get()
+    if stamps is not None:
+        stamps[:] = [time.perf_counter()]
+
+
+async def _response_received(response: Any) -> None:
+    stamps = _ROUND_TRIP.get()
+    if stamps:
+        stamps.append(time.perf_counter())
+
+
+def time_round_trips(client: Any) -> None:
+    """Hook the round-trip timer into an SDK client's HTTP client (both official SDKs keep an
+    httpx-style client, with ``event_hooks``, in ``_client``); a client without one is timed
+    around the whole call instead."""
+    http: Any = getattr(client, "_client", None)
+    hooks = getattr(http, "event_hooks", None)
+    if not isinstance(hooks, dict) or not {"request", "response"} <= set(hooks):
+        return
+    if _request_sent not in hooks["request"]:
+        hooks["request"].append(_request_sent)
+        hooks["response"].append(_response_received)
+        http.event_hooks = hooks
+
+
+@functools.cache
+def _warm_http_stack() -> None:
+    """Load what the SDKs' HTTP stack (httpx over anyio) loads on its first request: the async
+    backend, its socket layer and resolver threads, ~0.1-0.4 s that would otherwise be inside
+    the first calls' round trips."""
+    try:
+        import anyio
+
+        anyio.run(anyio.getaddrinfo, "localhost", 80)
+    except Exception:  # noqa: BLE001 - only a warm-up; the first call will say what is wrong
+        pass
 
 
 @dataclass(frozen=True)
@@ -193,6 +242,7 @@ class ModelClient:
         self.mode = mode
         self._clients: dict[str, Any] = {}
         self._sems: dict[str, asyncio.Semaphore] = {}
+        self._warm_lock = threading.Lock()
         # calls: HTTP attempts sent; retries: attempts after a failed one; failures: requests
         # that ended in ProviderError; cache_hits: requests answered from the cache.
         self.stats: dict[str, int] = {"calls": 0, "cache_hits": 0, "retries": 0, "failures": 0}
@@ -202,6 +252,28 @@ class ModelClient:
         if s is None:
             s = self.settings[provider] = {**SETTINGS}
         return s
+
+    def warm(self, provider: str, model: str) -> None:
+        """Do a provider's one-off work now, off the event loop: import its SDK, make its
+        client, load the price table. Done lazily on the loop, it would land inside the
+        round trips of the first calls in flight. Without a key nothing is made yet: a run
+        answered from the cache needs none."""
+        from promptrail.providers.pricing import price
+
+        price(provider, model, 0, 0)
+        if self.mode == "replay" or provider in self._clients:
+            return
+        module = provider_module(provider)
+        with self._warm_lock:
+            if provider in self._clients:
+                return
+            try:
+                client = module.make_client(self._settings(provider))
+            except UsageError:
+                return  # no key: the first live call says so
+            time_round_trips(client)
+            self._clients[provider] = client
+        _warm_http_stack()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         from promptrail.providers.pricing import price
@@ -274,18 +346,24 @@ class ModelClient:
         client = self._clients.get(request.provider)
         if client is None:
             client = self._clients[request.provider] = module.make_client(settings)
+            time_round_trips(client)
         allowed = max(1, int(settings["max_attempts"]))
         attempt = 0
         while True:
             attempt += 1
             self.stats["calls"] += 1
+            stamps: list[float] = []
+            token = _ROUND_TRIP.set(stamps)
             started = time.perf_counter()
             deadline = float(settings["timeout"])
             try:
                 # a total deadline per attempt: the SDK's timeout is per read, so a server
                 # dribbling a byte at a time would never time out on it alone
                 text, usage, model = await asyncio.wait_for(module.call(client, request), deadline)
-                return text, usage, model, (time.perf_counter() - started) * 1000, attempt
+                ended = time.perf_counter()
+                if len(stamps) == 2:
+                    started, ended = stamps
+                return text, usage, model, (ended - started) * 1000, attempt
             except TimeoutError:
                 failure = Failure(None, None, f"no complete response within {deadline:g}s")
             except Exception as exc:  # noqa: BLE001 - the provider module classifies it
@@ -299,6 +377,8 @@ class ModelClient:
                 )
                 if failure is None:
                     raise
+            finally:
+                _ROUND_TRIP.reset(token)
             if not failure.retryable or attempt >= allowed:
                 self.stats["failures"] += 1
                 raise self._error(request, failure, attempt, client) from None

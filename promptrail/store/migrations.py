@@ -105,6 +105,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("kind", "VARCHAR"),
         ("promoted_at", "TIMESTAMPTZ"),
         ("run_id", "VARCHAR"),
+        ("audit_seq", "BIGINT"),
     ],
     "drift_findings": [
         ("finding_id", "VARCHAR"),
@@ -128,6 +129,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("payload", "JSON"),
         ("prev_hash", "VARCHAR"),
         ("hash", "VARCHAR"),
+        ("actor_source", "VARCHAR"),
+        ("hmac", "VARCHAR"),
     ],
 }
 
@@ -205,11 +208,20 @@ def m004_live_view(con: Any) -> None:
         WHERE rn = 1""")
 
 
+def m005_audit_identity(con: Any) -> None:
+    """Where each audit row's actor came from, the keyed chain's HMAC, and the audit row
+    that records each promotion (what ``at`` and ``audit verify`` join on)."""
+    con.execute("ALTER TABLE audit_log ADD COLUMN actor_source VARCHAR")
+    con.execute("ALTER TABLE audit_log ADD COLUMN hmac VARCHAR")
+    con.execute("ALTER TABLE promotions ADD COLUMN audit_seq BIGINT")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (1, "tables", m001_tables),
     (2, "indexes", m002_indexes),
     (3, "pass_rates view", m003_views),
     (4, "case_results prompt index, live_versions view", m004_live_view),
+    (5, "audit actor_source and hmac, promotions audit_seq", m005_audit_identity),
 ]
 
 
