@@ -147,7 +147,7 @@ def promote(
         from promptrail.store.rows import version_rows
         from promptrail.targets import load_target, make_bundle
 
-        bundle = make_bundle(resolved, env, now.isoformat(), actor)
+        bundle = make_bundle(resolved, env, now.isoformat(), actor, ws.config.providers)
         deployed = []
         for spec in environment.targets:
             target = load_target(spec.model_dump(), ws)

@@ -125,7 +125,13 @@ class Workspace:
     @cached_property
     def config(self) -> Config:
         data, text = self.load_yaml(CONFIG_FILE)
-        return validate_file(Config, data, text, CONFIG_FILE)
+        config = validate_file(Config, data, text, CONFIG_FILE)
+        if config.providers:
+            from promptrail.providers.kinds import instance_settings
+
+            for name, spec in config.providers.items():
+                instance_settings(name, spec, text)  # unknown keys name the line
+        return config
 
     def prompt_names(self) -> list[str]:
         return [PurePosixPath(p).stem for p in self.listdir("prompts")]

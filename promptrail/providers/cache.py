@@ -20,7 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESPONSE_FIELDS = ("text", "input_tokens", "output_tokens", "cached_tokens", "latency_ms", "model")
+RESPONSE_FIELDS = (
+    "text",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "latency_ms",
+    "model",
+    "tool_calls",  # only when the model called tools
+)
 
 
 class ResponseCache:
@@ -65,7 +73,7 @@ class ResponseCache:
         return self._load().get(key)
 
     def put(self, key: str, request: Any, response: Any) -> None:
-        record = {
+        record: dict[str, Any] = {
             "text": response.text,
             "input_tokens": int(response.input_tokens),
             "output_tokens": int(response.output_tokens),
@@ -73,6 +81,8 @@ class ResponseCache:
             "latency_ms": round(float(response.latency_ms), 1),
             "model": response.model,
         }
+        if getattr(response, "tool_calls", None):
+            record["tool_calls"] = response.tool_calls
         line = (
             json.dumps(
                 {
