@@ -20,12 +20,34 @@ def promote_flow(
     approved_by: list[str] | None = None,
     reason: str = "",
     rollback: bool = False,
+    approvals_from: str | None = None,
+    repo: str | None = None,
 ) -> dict[str, Any]:
-    """``target`` is NAME@VERSION (or NAME with ``rollback``); ``to`` the environment."""
+    """``target`` is NAME@VERSION (or NAME with ``rollback``); ``to`` the environment;
+    ``approvals_from`` is ``github:PR`` (reviews of the PR's head that holds the content)."""
     ws = Workspace(workspace)
     if rollback:
         back = task(name="rollback", cache_policy=NONE)(promotion.rollback)
-        return back(ws, target.partition("@")[0], to, actor, approved_by or [], reason)
+        return back(
+            ws,
+            target.partition("@")[0],
+            to,
+            actor,
+            approved_by or [],
+            reason,
+            approvals_from=approvals_from,
+            repo=repo,
+        )
     name, version = promotion.parse_target(target)
     forward = task(name="promote", cache_policy=NONE)(promotion.promote)
-    return forward(ws, name, version, to, actor, approved_by or [], reason)
+    return forward(
+        ws,
+        name,
+        version,
+        to,
+        actor,
+        approved_by or [],
+        reason,
+        approvals_from=approvals_from,
+        repo=repo,
+    )

@@ -88,9 +88,9 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     # components: declared, used, resolvable
     raw_used: set[str] = set()
     for i, msg in enumerate(prompt.messages):
-        calls = COMPONENT_CALL.findall(msg.content)
+        calls = COMPONENT_CALL.findall(msg.content or "")
         raw_used.update(c for _, c in calls)
-        if len(COMPONENT_WORD.findall(msg.content)) > len(calls):
+        if len(COMPONENT_WORD.findall(msg.content or "")) > len(calls):
             add(
                 "component-call-form",
                 "error",
@@ -135,6 +135,8 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     from jinja2 import TemplateSyntaxError, meta
 
     for i, msg in enumerate(resolved.messages):
+        if "placeholder" in msg:
+            continue
         try:
             ast = env.parse(msg["content"])
         except TemplateSyntaxError as exc:
@@ -183,7 +185,7 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
                 line_of(text, (key,)),
             )
     if resolved.output_schema is not None and not any(
-        JSON_WORD.search(m["content"]) for m in resolved.messages
+        JSON_WORD.search(m.get("content") or "") for m in resolved.messages
     ):
         add(
             "output-schema-without-json",
@@ -196,14 +198,14 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     # roles the provider rejects
     out += [
         Finding(r, "error", path, msg_line(i), m, h, name)
-        for r, i, m, h in _role_problems(resolved)
+        for r, i, m, h in _role_problems(resolved, _wire(ws, resolved.provider))
     ]
 
     # secrets, in the prompt file and in the text components brought in
     for label, pattern in SECRET_PATTERNS:
         for i, msg in enumerate(resolved.messages):
-            if pattern.search(msg["content"]):
-                hit = pattern.search(msg["content"])
+            if pattern.search(msg.get("content") or ""):
+                hit = pattern.search(msg.get("content") or "")
                 line = line_of_text(text, hit.group(0)) if hit else None
                 add(
                     "secret",
@@ -220,12 +222,13 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     )
     # a token covers at least one byte, so only a prompt longer in bytes than the budget
     # needs the tokenizer (whose import alone costs 0.6 s)
-    size = sum(len(m["content"].encode("utf-8")) for m in resolved.messages)
+    texts = [m.get("content") or "" for m in resolved.messages]
+    size = sum(len(t.encode("utf-8")) for t in texts)
     tokens = size
     if size > budget:
         from promptrail.tokens import count_tokens
 
-        tokens = sum(count_tokens(m["content"], resolved.model["name"]) for m in resolved.messages)
+        tokens = sum(count_tokens(t, resolved.model["name"]) for t in texts)
     if tokens > budget:
         add(
             "token-budget",
@@ -258,10 +261,11 @@ def _schema_problem(schema_json: str) -> str | None:
     return None
 
 
-def _role_problems(resolved: Any) -> list[tuple[str, int, str, str]]:
-    roles = [m["role"] for m in resolved.messages]
+def _role_problems(resolved: Any, wire: str) -> list[tuple[str, int, str, str]]:
+    # a placeholder's turns are not known here; tool results travel as user turns
+    roles = [m.get("role", "placeholder") for m in resolved.messages]
     out = []
-    if resolved.provider == "anthropic":
+    if wire == "anthropic":
         systems = [i for i, r in enumerate(roles) if r == "system"]
         for i in systems:
             if i != 0:
@@ -273,7 +277,11 @@ def _role_problems(resolved: Any) -> list[tuple[str, int, str, str]]:
                         "merge it into the first system message",
                     )
                 )
-        rest = [(i, r) for i, r in enumerate(roles) if r != "system"]
+        rest = [
+            (i, "user" if r == "tool" else r)
+            for i, r in enumerate(roles)
+            if r not in ("system", "placeholder")
+        ]
         if rest and rest[0][1] != "user":
             out.append(
                 (
@@ -284,7 +292,7 @@ def _role_problems(resolved: Any) -> list[tuple[str, int, str, str]]:
                 )
             )
         for (_, a), (j, b) in zip(rest, rest[1:], strict=False):
-            if a == b:
+            if a == b and not (roles[j] == "tool" or roles[j - 1] == "tool"):
                 out.append(
                     (
                         "provider-roles",
@@ -294,9 +302,20 @@ def _role_problems(resolved: Any) -> list[tuple[str, int, str, str]]:
                         "merge the two messages",
                     )
                 )
-    if "user" not in roles:
+    if "user" not in roles and "placeholder" not in roles:
         out.append(("provider-roles", len(roles) - 1, "no user message", "add a user message"))
     return out
+
+
+def _wire(ws: Any, provider: str) -> str:
+    """The wire protocol of a provider instance's kind ("openai", "anthropic", ...)."""
+    from promptrail.providers.kinds import instance_kind, kind_module
+
+    try:
+        module = kind_module(instance_kind(provider, ws.config.providers))
+    except UsageError:
+        return provider
+    return str(getattr(module, "WIRE", provider))
 
 
 def _unused_components(ws: Any) -> list[Finding]:

@@ -134,6 +134,7 @@ def _vars(args: argparse.Namespace) -> dict[str, Any]:
 @command("render")
 def cmd_render(args: argparse.Namespace) -> int:
     from promptrail.providers.base import provider_module
+    from promptrail.providers.calls import resolved_parts
     from promptrail.render import render_messages, validate_vars
 
     ws = workspace(args)
@@ -144,10 +145,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     messages = (
         render_messages(resolved, variables) if (args.vars or args.var) else resolved.messages
     )
-    provider = args.provider or resolved.provider
-    params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
-    module = provider_module(provider)
-    body = module.payload(resolved.model["name"], messages, params)
+    provider, model_name, params = resolved_parts(resolved, args.provider)
+    module = provider_module(provider, ws.config.providers)
+    body = module.payload(model_name, messages, params)
     data = {
         "name": resolved.name,
         "version": resolved.version,
@@ -373,8 +373,8 @@ def cmd_at(args: argparse.Namespace) -> int:
             if p["reason"]:
                 say(f"   reason: {p['reason']}")
             for m in p["messages"] or []:
-                say(f"--- {m['role']}")
-                say(m["content"].rstrip("\n"))
+                say(f"--- {m.get('role') or 'placeholder: ' + str(m.get('placeholder'))}")
+                say(str(m.get("content") or "").rstrip("\n"))
             say("")
 
     emit(args, result, human)
@@ -620,9 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vars", metavar="FILE", help="YAML or JSON file of variables")
     p.add_argument("--var", action="append", metavar="K=V", help="a variable (repeatable)")
     p.add_argument(
-        "--provider",
-        choices=["openai", "anthropic"],
-        help="render the request for this provider (default: the prompt's own)",
+        "--provider", help="a provider instance (default: the prompt's own; others need overrides)"
     )
     p = verb("diff", "rendered diff, interface diff and the semver bump it calls for")
     p.add_argument("name", nargs="?", metavar="NAME", help="the prompt")

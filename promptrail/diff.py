@@ -3,10 +3,12 @@
 Output schemas compare as sets of valid outputs: fewer valid outputs (a new required field, a
 removed field or enum value, a tighter constraint) is narrower; more is wider.
 
-major: a provider change, a removed or newly required variable, a changed variable type, or an
-       output schema that is narrower or incompatible;
-minor: a new optional variable, a widened output schema, a model or parameter change;
-patch: wording only.
+major: a provider change, a removed or newly required variable, a changed variable type, an
+       output schema that is narrower or incompatible, a removed tool, a removed or newly
+       required tool parameter (or a changed parameter type), a narrower tool_choice;
+minor: a new optional variable, a widened output schema, a model or parameter change, a new
+       tool, a new optional tool parameter, a wider tool_choice;
+patch: wording only (messages, tool and parameter descriptions).
 """
 
 from __future__ import annotations
@@ -52,9 +54,100 @@ def interface_changes(old: Any, new: Any) -> list[Change]:
             )
     changes += _input_changes(old.input_schema or {}, new.input_schema or {})
     changes += _output_changes(old.output_schema, new.output_schema)
+    changes += tool_changes(getattr(old, "tools", None) or [], getattr(new, "tools", None) or [])
+    changes += _choice_changes(getattr(old, "tool_choice", None), getattr(new, "tool_choice", None))
     if old.messages != new.messages:
         changes.append(Change("text", "messages", "patch", "wording changed"))
     return changes
+
+
+def tool_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[Change]:
+    """Tools seen from the model's side of the contract and the code that executes the calls:
+    a tool or parameter the code no longer offers, or a parameter it newly insists on, breaks
+    callers (major); a new tool or optional parameter is minor; descriptions are wording."""
+    out: list[Change] = []
+    o = {t["name"]: t for t in old}
+    n = {t["name"]: t for t in new}
+    for name in sorted(set(o) - set(n)):
+        out.append(Change("tool-removed", f"tools.{name}", "major", f"tool {name!r} removed"))
+    for name in sorted(set(n) - set(o)):
+        out.append(Change("tool-added", f"tools.{name}", "minor", f"tool {name!r} added"))
+    for name in sorted(set(o) & set(n)):
+        a, b = o[name], n[name]
+        if (a.get("description") or "") != (b.get("description") or ""):
+            out.append(Change("tool-description", f"tools.{name}", "patch", "description changed"))
+        pa, pb = a.get("parameters") or {}, b.get("parameters") or {}
+        for c in _input_changes(pa, pb):
+            c.path = f"tools.{name}.{c.path.removeprefix('input.')}"
+            c.kind = c.kind.replace("variable", "tool-parameter")
+            c.detail = c.detail.replace("variable", "parameter")
+            out.append(c)
+        props_a, props_b = pa.get("properties") or {}, pb.get("properties") or {}
+        for key in sorted(set(props_a) & set(props_b)):
+            x, y = props_a[key], props_b[key]
+            if x.get("description") != y.get("description"):
+                out.append(
+                    Change(
+                        "tool-parameter-description",
+                        f"tools.{name}.{key}",
+                        "patch",
+                        "description changed",
+                    )
+                )
+            rest = {k for k in set(x) | set(y) if k not in ("type", "description", "title")}
+            if any(x.get(k) != y.get(k) for k in rest):
+                out.append(
+                    Change(
+                        "tool-parameter-schema",
+                        f"tools.{name}.{key}",
+                        "major",
+                        "parameter schema changed",
+                    )
+                )
+        rest = {k for k in set(pa) | set(pb) if k not in ("properties", "required", "type")}
+        for key in sorted(rest):
+            if pa.get(key) != pb.get(key):
+                out.append(
+                    Change(
+                        "tool-parameters",
+                        f"tools.{name}.parameters.{key}",
+                        "major" if key != "description" else "patch",
+                        f"{key}: {pa.get(key)!r} -> {pb.get(key)!r}",
+                    )
+                )
+    return out
+
+
+def _choice_set(choice: Any) -> frozenset[str]:
+    """What the model may do under a tool_choice: "-" answer without a tool, "*" any tool,
+    or call the one named."""
+    if choice is None or choice == "auto":
+        return frozenset({"-", "*"})
+    if choice == "none":
+        return frozenset({"-"})
+    if choice == "required":
+        return frozenset({"*"})
+    return frozenset({f"={choice.get('name')}"})
+
+
+def _choice_changes(old: Any, new: Any) -> list[Change]:
+    if (old or "auto") == (new or "auto"):
+        return []
+    a, b = _choice_set(old), _choice_set(new)
+
+    def within(x: frozenset[str], y: frozenset[str]) -> bool:
+        return all(e in y or (e.startswith("=") and "*" in y) for e in x)
+
+    narrower_or_other = not (within(a, b) and not within(b, a))
+    return [
+        Change(
+            "tool-choice",
+            "tool_choice",
+            "major" if narrower_or_other else "minor",
+            f"{old or 'auto'!r} -> {new or 'auto'!r}"
+            + (" (narrower)" if narrower_or_other else " (wider)"),
+        )
+    ]
 
 
 def _input_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
@@ -195,8 +288,13 @@ def _output_changes(
 def rendered_text(resolved: Any) -> list[str]:
     lines = []
     for msg in resolved.messages:
+        if "placeholder" in msg:
+            lines.append(f"[placeholder: {msg['placeholder']}]")
+            continue
         lines.append(f"[{msg['role']}]")
-        lines.extend(msg["content"].splitlines())
+        lines.extend(str(msg.get("content") or "").splitlines())
+        for call in msg.get("tool_calls") or []:
+            lines.append(f"-> {call['name']}({call.get('arguments')})")
     return lines
 
 

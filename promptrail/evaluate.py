@@ -299,6 +299,7 @@ class Evaluator:
     async def _case(self, resolved: Any, case: Any, repeat: int) -> CaseRun:
         from promptrail.assertions import AssertionContext, run_assertions
         from promptrail.providers import ModelRequest
+        from promptrail.providers.calls import resolved_parts
         from promptrail.render import render_messages, validate_vars
 
         run = CaseRun(case.id, repeat, case.vars, "error", must_pass=case.must_pass)
@@ -308,10 +309,8 @@ class Evaluator:
         except UsageError as exc:
             run.error = f"case {case.id}: {exc.message}"
             return run
-        params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
-        request = ModelRequest(
-            resolved.provider, resolved.model["name"], tuple(messages), params, sample=repeat
-        )
+        provider, model_name, params = resolved_parts(resolved)
+        request = ModelRequest(provider, model_name, tuple(messages), params, sample=repeat)
         assert self._phases is not None
         try:
             async with self._phases.call():

@@ -58,22 +58,105 @@ Approver = Annotated[str, AfterValidator(_check_approver)]
 Range = Annotated[str, AfterValidator(_check_range)]
 
 
-class ModelSettings(Strict):
-    provider: Literal["openai", "anthropic"]
-    name: str = Field(min_length=1)
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"  # what both OpenAI and Anthropic accept
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+
+class Settings(Strict):
+    """Model settings a prompt may set; which of them a provider takes is checked per
+    provider kind (``promptrail.providers.kinds``), never silently dropped."""
+
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
     stop: list[str] | None = None
+    seed: int | None = None
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = (
+        None
+    )
+    thinking_budget: int | None = Field(default=None, ge=1024)
+    parallel_tool_calls: bool | None = None
 
     def params(self) -> dict[str, Any]:
-        """The sampling parameters that are set, as sent to the provider."""
-        return self.model_dump(exclude={"provider", "name"}, exclude_none=True)
+        """The settings that are set, in the neutral form the provider modules translate."""
+        return self.model_dump(
+            exclude={"provider", "name", "overrides", "structured_output"}, exclude_none=True
+        )
+
+
+class ProviderOverride(Settings):
+    """The model and settings for one other provider (nothing is inherited: a setting for
+    one provider's model is rarely right for another's)."""
+
+    name: str = Field(min_length=1)
+    structured_output: bool | None = None
+
+
+class ModelSettings(Settings):
+    provider: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(min_length=1)
+    structured_output: bool = True  # ask the provider for output_schema (when there is one)
+    overrides: dict[str, ProviderOverride] = Field(default_factory=dict)
+
+
+class Tool(Strict):
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolChoiceName(Strict):
+    name: str
+
+
+ToolChoice = Literal["auto", "none", "required"] | ToolChoiceName
+
+
+class ToolCall(Strict):
+    """An assistant's call of a tool, in a few-shot example."""
+
+    id: str = Field(min_length=1)
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
 
 class Message(Strict):
-    role: Literal["system", "user", "assistant"]
-    content: str
+    """A message, or a ``placeholder`` the runtime and suites fill with prior turns."""
+
+    role: Literal["system", "user", "assistant", "tool"] | None = None
+    content: str | None = None
+    placeholder: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    tool_calls: list[ToolCall] | None = None  # assistant messages only
+    tool_call_id: str | None = None  # tool messages only: the call this answers
+
+    @model_validator(mode="after")
+    def _shape(self) -> Message:
+        if self.placeholder is not None:
+            if self.role or self.content is not None or self.tool_calls or self.tool_call_id:
+                raise ValueError("a placeholder message has only `placeholder: NAME`")
+            return self
+        if self.role is None:
+            raise ValueError("a message needs a `role` (or is a `placeholder`)")
+        if self.tool_calls is not None and self.role != "assistant":
+            raise ValueError("only an assistant message has tool_calls")
+        if (self.tool_call_id is None) != (self.role != "tool"):
+            raise ValueError("a tool message needs tool_call_id (and only a tool message has one)")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(f"a {self.role} message needs `content`")
+        return self
+
+    def resolved(self, content: str | None) -> dict[str, Any]:
+        """The neutral form: {role, content} as before, with tool fields only when set."""
+        if self.placeholder is not None:
+            return {"placeholder": self.placeholder}
+        out: dict[str, Any] = {"role": self.role, "content": content or ""}
+        if self.tool_calls:
+            out["tool_calls"] = [c.model_dump() for c in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
 
 
 class PromptFile(Strict):
@@ -86,6 +169,8 @@ class PromptFile(Strict):
         default_factory=lambda: {"type": "object", "properties": {}}
     )
     output_schema: dict[str, Any] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
     messages: list[Message] = Field(min_length=1)
     gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -158,7 +243,7 @@ class CacheSettings(Strict):
 
 
 class JudgeSettings(Strict):
-    provider: Literal["openai", "anthropic"] = "openai"
+    provider: str = Field(default="openai", pattern=NAME_PATTERN)
     name: str = "gpt-4o-mini"
 
 

@@ -147,7 +147,9 @@ def promote(
         from promptrail.store.rows import version_rows
         from promptrail.targets import load_target, make_bundle
 
-        bundle = make_bundle(resolved, env, now.isoformat(), actor)  # refuses a secret
+        bundle = make_bundle(
+            resolved, env, now.isoformat(), actor, ws.config.providers
+        )  # refuses a secret
         deployed = []
         for spec in environment.targets:
             target = load_target(spec.model_dump(), ws)

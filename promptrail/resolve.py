@@ -37,22 +37,30 @@ class ResolvedPrompt:
     model: dict[str, Any]  # provider, name and the sampling parameters that are set
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] | None
-    messages: list[dict[str, str]]  # components inlined, variables still templated
+    messages: list[dict[str, Any]]  # components inlined, variables still templated
     components: dict[str, str] = field(default_factory=dict)  # every component used, transitively
     path: str = ""
+    tools: list[dict[str, Any]] | None = None  # [{name, description, parameters}]
+    tool_choice: Any = None  # auto | none | required | {name: TOOL}
 
     @property
     def provider(self) -> str:
         return str(self.model["provider"])
 
     def content(self) -> dict[str, Any]:
-        """What the hash covers (the same keys a deployed bundle is verified on)."""
-        return {
+        """What the hash covers (the same keys a deployed bundle is verified on); the keys
+        added later (tools, tool_choice) only when set, so older prompts hash as before."""
+        out = {
             "messages": self.messages,
             "model": self.model,
             "input_schema": self.input_schema,
             "output_schema": self.output_schema,
         }
+        if self.tools is not None:
+            out["tools"] = self.tools
+        if self.tool_choice is not None:
+            out["tool_choice"] = self.tool_choice
+        return out
 
     @property
     def content_hash(self) -> str:
@@ -79,6 +87,8 @@ class ResolvedPrompt:
             output_schema=data.get("output_schema"),
             messages=data["messages"],
             components=data.get("components", {}),
+            tools=data.get("tools"),
+            tool_choice=data.get("tool_choice"),
         )
 
 
@@ -89,10 +99,14 @@ def resolve(ws: Any, name: str) -> ResolvedPrompt:
     messages = []
     for i, msg in enumerate(prompt.messages):
         where = (loaded.path, loaded.text, ("messages", i, "content"))
-        content = _inline(ws, msg.content, prompt.uses, where, (name,), used)
-        messages.append({"role": msg.role, "content": content})
-    model = {"provider": prompt.model.provider, "name": prompt.model.name, **prompt.model.params()}
-    return ResolvedPrompt(
+        content = (
+            _inline(ws, msg.content, prompt.uses, where, (name,), used)
+            if msg.content is not None
+            else None
+        )
+        messages.append(msg.resolved(content))
+    model = model_dict(prompt.model)
+    resolved = ResolvedPrompt(
         name=prompt.name,
         version=prompt.version,
         description=prompt.description,
@@ -102,7 +116,40 @@ def resolve(ws: Any, name: str) -> ResolvedPrompt:
         messages=messages,
         components=dict(sorted(used.items())),
         path=loaded.path,
+        tools=[t.model_dump() for t in prompt.tools] if prompt.tools is not None else None,
+        tool_choice=(
+            prompt.tool_choice.model_dump()
+            if hasattr(prompt.tool_choice, "model_dump")
+            else prompt.tool_choice
+        ),
     )
+    if getattr(ws, "ref", None) is None:  # versions in git history were accepted as they were
+        from promptrail.callcheck import check_calls
+
+        check_calls(ws, loaded, resolved)
+    return resolved
+
+
+def model_dict(settings: Any) -> dict[str, Any]:
+    """The model settings as resolved (and hashed): provider, name, the settings that are set,
+    and structured_output / overrides only when they say something."""
+    model = {"provider": settings.provider, "name": settings.name, **settings.params()}
+    if settings.structured_output is False:
+        model["structured_output"] = False
+    if settings.overrides:
+        model["overrides"] = {
+            p: {
+                "name": o.name,
+                **o.params(),
+                **(
+                    {"structured_output": o.structured_output}
+                    if o.structured_output is not None
+                    else {}
+                ),
+            }
+            for p, o in sorted(settings.overrides.items())
+        }
+    return model
 
 
 def _inline(

@@ -23,6 +23,7 @@ from typing import Any
 from promptrail.hashing import content_hash
 
 CONTENT_KEYS = ("messages", "model", "input_schema", "output_schema")
+OPTIONAL_KEYS = ("tools", "tool_choice")  # hashed only when present (see ResolvedPrompt)
 
 
 class BundleError(Exception):
@@ -36,7 +37,9 @@ class RuntimePrompt:
     content_hash: str
     bundle: dict[str, Any]
 
-    def render(self, **variables: Any) -> list[dict[str, str]]:
+    def render(self, **variables: Any) -> list[dict[str, Any]]:
+        """The messages with variables filled in; a placeholder (say ``history``) takes the
+        prior turns as a list of ``{role, content}``."""
         from types import SimpleNamespace
 
         from promptrail.render import render_messages, validate_vars
@@ -51,19 +54,25 @@ class RuntimePrompt:
         return render_messages(view, variables)
 
     def payload(self, provider: str | None = None, **variables: Any) -> dict[str, Any]:
-        """The request body for ``provider`` (default: the prompt's own), variables filled."""
-        from promptrail.providers.base import provider_module
+        """The request body for ``provider`` (default: the prompt's own; another one needs
+        a ``model.overrides`` entry), variables filled. ``provider`` is an instance name the
+        bundle was built for, or a provider kind."""
+        from promptrail.providers.calls import call_parts
+        from promptrail.providers.kinds import kind_module
 
-        model = self.bundle["model"]
-        provider = provider or model["provider"]
-        params = {k: v for k, v in model.items() if k not in ("provider", "name")}
-        module = provider_module(provider)
-        return module.payload(model["name"], self.render(**variables), params)  # type: ignore
+        b = self.bundle
+        instance, model_name, params = call_parts(
+            b["model"], b.get("tools"), b.get("tool_choice"), b.get("output_schema"), provider
+        )
+        kind = (b.get("provider_kinds") or {}).get(instance, instance)
+        return kind_module(kind).payload(model_name, self.render(**variables), params)  # type: ignore[no-any-return]
 
 
 def bundle_hash(bundle: dict[str, Any]) -> str:
     """The hash of what a bundle actually contains (not what it claims)."""
-    return content_hash({k: bundle.get(k) for k in CONTENT_KEYS})
+    content = {k: bundle.get(k) for k in CONTENT_KEYS}
+    content.update({k: bundle[k] for k in OPTIONAL_KEYS if bundle.get(k) is not None})
+    return content_hash(content)
 
 
 def verify(bundle: dict[str, Any], expected: str | None = None) -> str:

@@ -167,6 +167,11 @@ class Workspace:
         limits.configure(None)  # this workspace's limits, not a previous one's
         data, text = self.load_yaml(CONFIG_FILE)
         config = validate_file(Config, data, text, CONFIG_FILE)
+        if config.providers:
+            from promptrail.providers.kinds import instance_settings
+
+            for name, spec in config.providers.items():
+                instance_settings(name, spec, text)  # unknown keys name the line
         limits.configure(config.limits.values())
         return config
 

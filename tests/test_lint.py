@@ -88,7 +88,11 @@ CASES = [
     (
         "provider-roles",
         [
-            (PROMPT, "provider: openai", "provider: anthropic"),
+            (
+                PROMPT,
+                "provider: openai\n  name: gpt-4o-mini\n  temperature: 0.2",
+                "provider: anthropic\n  name: claude-3-5-haiku-latest",
+            ),
             (
                 PROMPT,
                 '  - role: user\n    content: "{{ question }}"',

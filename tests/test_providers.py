@@ -373,7 +373,7 @@ def test_unknown_provider_and_mode_are_usage_errors() -> None:
     assert isinstance(fails(make_client(mode="off"), req), UsageError)
     with pytest.raises(UsageError):
         ModelClient(mode="sometimes")
-    with pytest.raises(UsageError, match=r"providers.openai.concurrency: expected a positive"):
+    with pytest.raises(UsageError, match=r"providers.openai.concurrency: Input should be"):
         ModelClient({"openai": {"concurrency": "lots"}})
     assert (
         ModelClient({"openai": {"concurrency": None, "timeout": "30"}}).settings["openai"][

@@ -7,10 +7,12 @@ backoff and full jitter, honouring ``retry-after``. Each attempt has a total dea
 (``timeout``) and a response size cap (``promptrail.net``, ``limits.provider_response_bytes``). The SDKs' own retries are off, so every
 attempt is counted here. An API key never appears in an error, the cache or the store.
 
-A provider is a module with ``payload(model, messages, params)``, ``make_client(settings)``,
-``async call(client, request) -> (text, usage, model)`` and ``classify(exc) -> Failure | None``.
-Every provider, the built-in ``openai`` and ``anthropic`` included, is a
-``promptrail.providers`` entry point (``promptrail.plugins``).
+A provider kind is a module with ``payload(model, messages, params)``, ``make_client(settings)``,
+``async call(client, request) -> (text, usage, model[, {"tool_calls": [...]}])``,
+``classify(exc) -> Failure | None``, and optionally ``Settings`` (its promptrail.yaml keys) and
+``check(model, params)`` (the settings it cannot take). Kinds, built-in ones included, register
+under the ``promptrail.providers`` entry-point group; requests name a provider *instance*
+(``promptrail.providers.kinds``).
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ class ModelResponse:
     model: str
     cached: bool = False
     attempts: int = 1  # HTTP attempts made; 0 when served from the cache
+    tool_calls: list[dict[str, Any]] | None = None  # [{id, name, arguments}] when it called
 
 
 class ProviderError(OperationalError):
@@ -183,43 +186,11 @@ def backoff_delay(attempt: int, settings: dict[str, Any], retry_after: float | N
     return random.uniform(0, min(cap, float(settings["backoff"]) * 2 ** (attempt - 1)))
 
 
-def provider_module(name: str) -> ModuleType:
-    """The module of provider ``name``: a ``promptrail.providers`` entry point."""
-    from promptrail import plugins
+def provider_module(name: str, configured: dict[str, dict[str, Any]] | None = None) -> ModuleType:
+    """The module of the provider instance ``name`` (its kind's, through the entry points)."""
+    from promptrail.providers.kinds import instance_kind, kind_module
 
-    module = plugins.get("provider", name)
-    if not isinstance(module, ModuleType):
-        raise UsageError(f"provider {name!r}: its entry point must name a module, not {module!r}")
-    return module
-
-
-def _checked(provider: str, settings: Any) -> dict[str, Any]:
-    """One provider's settings from promptrail.yaml, numbers checked; unset ones dropped."""
-    if settings is None:
-        return {}
-    if not isinstance(settings, dict):
-        raise UsageError(
-            f"providers.{provider}: expected a mapping of settings", file="promptrail.yaml"
-        )
-    out: dict[str, Any] = {}
-    for key, value in settings.items():
-        if value is None:
-            continue
-        if key in SETTINGS:
-            kind = int if key in ("concurrency", "max_attempts") else float
-            try:
-                value = kind(value)
-                if value < (1 if kind is int else 0):
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise UsageError(
-                    f"providers.{provider}.{key}: expected a "
-                    f"{'positive whole' if kind is int else 'non-negative'} number, "
-                    f"got {value!r}",
-                    file="promptrail.yaml",
-                ) from None
-        out[key] = value
-    return out
+    return kind_module(instance_kind(name, configured))
 
 
 class ModelClient:
@@ -233,11 +204,15 @@ class ModelClient:
             raise UsageError(f"unknown cache mode {mode!r} (use one of: {', '.join(MODES)})")
         if mode == "replay" and cache is None:
             raise UsageError("cache mode replay needs a response cache")
-        configured = {k: _checked(k, v) for k, v in (providers or {}).items()}
-        self.settings = {
-            name: {**SETTINGS, **DEFAULTS.get(name, {}), **configured.get(name, {})}
-            for name in set(DEFAULTS) | set(configured)
-        }
+        from promptrail.providers.kinds import BUILTIN_INSTANCES, instance_kind, instance_settings
+
+        self.configured = {k: (v or {}) for k, v in (providers or {}).items()}
+        self.settings: dict[str, dict[str, Any]] = {}
+        for name in sorted(set(BUILTIN_INSTANCES) | set(self.configured)):
+            kind = instance_kind(name, self.configured)
+            self.settings[name] = instance_settings(
+                name, self.configured.get(name), defaults={**SETTINGS, **DEFAULTS.get(kind, {})}
+            )
         self.cache = cache if mode != "off" else None
         self.mode = mode
         self._clients: dict[str, Any] = {}
@@ -249,7 +224,7 @@ class ModelClient:
 
     def _settings(self, provider: str) -> dict[str, Any]:
         s = self.settings.get(provider)
-        if s is None:
+        if s is None:  # a third-party kind named as its own instance
             s = self.settings[provider] = {**SETTINGS}
         return s
 
@@ -258,12 +233,12 @@ class ModelClient:
         client, load the price table. Done lazily on the loop, it would land inside the
         round trips of the first calls in flight. Without a key nothing is made yet: a run
         answered from the cache needs none."""
-        from promptrail.providers.pricing import price
+        from promptrail.providers.pricing import price_for
 
-        price(provider, model, 0, 0)
+        price_for(provider, self.settings.get(provider) or {"kind": provider}, model, 0, 0)
         if self.mode == "replay" or provider in self._clients:
             return
-        module = provider_module(provider)
+        module = provider_module(provider, self.configured)
         with self._warm_lock:
             if provider in self._clients:
                 return
@@ -275,22 +250,26 @@ class ModelClient:
             self._clients[provider] = client
         _warm_http_stack()
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        from promptrail.providers.pricing import price
+    def _price(self, request: ModelRequest, usage: dict[str, Any]) -> tuple[float | None, str]:
+        from promptrail.providers.pricing import price_for
 
+        return price_for(
+            request.provider,
+            self.settings.get(request.provider) or {"kind": request.provider},
+            request.model,
+            int(usage["input_tokens"]),
+            int(usage["output_tokens"]),
+            int(usage.get("cached_tokens", 0) or 0),
+        )
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
         key = request.key()
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 cached_tokens = int(hit.get("cached_tokens", 0))
-                cost, source = price(
-                    request.provider,
-                    request.model,
-                    hit["input_tokens"],
-                    hit["output_tokens"],
-                    cached_tokens,
-                )
+                cost, source = self._price(request, hit)
                 return ModelResponse(
                     hit["text"],
                     hit["input_tokens"],
@@ -302,6 +281,7 @@ class ModelClient:
                     hit.get("model") or request.model,
                     cached=True,
                     attempts=0,
+                    tool_calls=hit.get("tool_calls"),
                 )
         if self.mode == "replay":
             raise CacheMiss(
@@ -310,21 +290,17 @@ class ModelClient:
                 "--cache read-write",
                 key,
             )
-        module = provider_module(request.provider)
+        module = provider_module(request.provider, self.configured)
         settings = self._settings(request.provider)
         sem = self._sems.get(request.provider)
         if sem is None:
             sem = self._sems[request.provider] = asyncio.Semaphore(settings["concurrency"])
         async with sem:
-            text, usage, model, latency, attempts = await self._call(module, request, settings)
+            text, usage, model, latency, attempts, extra = await self._call(
+                module, request, settings
+            )
         cached_tokens = int(usage.get("cached_tokens", 0))
-        cost, source = price(
-            request.provider,
-            request.model,
-            usage["input_tokens"],
-            usage["output_tokens"],
-            cached_tokens,
-        )
+        cost, source = self._price(request, usage)
         response = ModelResponse(
             text,
             usage["input_tokens"],
@@ -335,6 +311,7 @@ class ModelClient:
             source,
             model,
             attempts=attempts,
+            tool_calls=extra.get("tool_calls") or None,
         )
         if self.cache is not None:
             self.cache.put(key, request, response)
@@ -342,7 +319,7 @@ class ModelClient:
 
     async def _call(
         self, module: ModuleType, request: ModelRequest, settings: dict[str, Any]
-    ) -> tuple[str, dict[str, int], str, float, int]:
+    ) -> tuple[str, dict[str, int], str, float, int, dict[str, Any]]:
         client = self._clients.get(request.provider)
         if client is None:
             client = self._clients[request.provider] = module.make_client(settings)
@@ -359,11 +336,13 @@ class ModelClient:
             try:
                 # a total deadline per attempt: the SDK's timeout is per read, so a server
                 # dribbling a byte at a time would never time out on it alone
-                text, usage, model = await asyncio.wait_for(module.call(client, request), deadline)
+                got = await asyncio.wait_for(module.call(client, request), deadline)
                 ended = time.perf_counter()
                 if len(stamps) == 2:
                     started, ended = stamps
-                return text, usage, model, (ended - started) * 1000, attempt
+                text, usage, model = got[:3]  # a kind may add a 4th: {"tool_calls": [...]}
+                extra = got[3] if len(got) > 3 and isinstance(got[3], dict) else {}
+                return text, usage, model, (ended - started) * 1000, attempt, extra
             except TimeoutError:
                 failure = Failure(None, None, f"no complete response within {deadline:g}s")
             except Exception as exc:  # noqa: BLE001 - the provider module classifies it
@@ -385,9 +364,8 @@ class ModelClient:
             self.stats["retries"] += 1
             await asyncio.sleep(backoff_delay(attempt, settings, failure.retry_after))
 
-    @staticmethod
     def _error(
-        request: ModelRequest, failure: Failure, attempts: int, client: Any
+        self, request: ModelRequest, failure: Failure, attempts: int, client: Any
     ) -> ProviderError:
         what = f"HTTP {failure.status}" if failure.status is not None else "no response"
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
@@ -398,7 +376,9 @@ class ModelClient:
         )
         detail = scrub(failure.message, keys)
         if failure.status in (401, 403):
-            env = getattr(provider_module(request.provider), "KEY_ENV", "the API key")
+            env = (self.settings.get(request.provider) or {}).get("api_key_env") or getattr(
+                provider_module(request.provider, self.configured), "KEY_ENV", "the API key"
+            )
             msg = (
                 f"authentication failed for {request.provider} ({what}) after {tries}: "
                 f"check {env}: {detail}"

@@ -24,7 +24,15 @@ from typing import Any
 
 from promptrail.errors import OperationalError, UsageError
 
-RESPONSE_FIELDS = ("text", "input_tokens", "output_tokens", "cached_tokens", "latency_ms", "model")
+RESPONSE_FIELDS = (
+    "text",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "latency_ms",
+    "model",
+    "tool_calls",  # only when the model called tools
+)
 
 
 class ResponseCache:
@@ -74,7 +82,7 @@ class ResponseCache:
         from promptrail.secrets import redact
 
         # the cache file is often committed (recordings/cache.jsonl): no secret goes in it
-        record = {
+        record: dict[str, Any] = {
             "text": redact(response.text),
             "input_tokens": int(response.input_tokens),
             "output_tokens": int(response.output_tokens),
@@ -82,6 +90,8 @@ class ResponseCache:
             "latency_ms": round(float(response.latency_ms), 1),
             "model": redact(response.model),
         }
+        if getattr(response, "tool_calls", None):
+            record["tool_calls"] = redact(response.tool_calls)
         line = (
             json.dumps(
                 {

@@ -6,33 +6,143 @@ wire protocol works. ``payload`` is what ``promptrail render`` shows; it imports
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from promptrail.errors import UsageError
 from promptrail.providers.base import Failure, ModelRequest
+from promptrail.providers.kinds import BaseSettings
 
 KEY_ENV = "OPENAI_API_KEY"
+WIRE = "openai"
+REASONING = re.compile(r"^(o\d|gpt-5)")  # reasoning models: o1, o3, o4-mini, gpt-5...
+# settings every chat model takes; reasoning models take the second set instead
+TAKES = frozenset(
+    {
+        "temperature",
+        "max_tokens",
+        "top_p",
+        "stop",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+        "parallel_tool_calls",
+    }
+)
+REASONING_TAKES = frozenset(
+    {"max_tokens", "stop", "seed", "reasoning_effort", "parallel_tool_calls"}
+)
+NEUTRAL = frozenset({"tools", "tool_choice", "output_schema"})
+
+
+class Settings(BaseSettings):
+    """An OpenAI instance: the API (or a server speaking it) and the key's variable."""
+
+    base_url: str | None = None  # default: OPENAI_BASE_URL, then api.openai.com
+    api_key_env: str = KEY_ENV
+    organization: str | None = None
+
+
+def is_reasoning(model: str) -> bool:
+    return bool(REASONING.match(model))
+
+
+def check(model: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The settings this model cannot take, with why."""
+    reasoning = is_reasoning(model)
+    takes = REASONING_TAKES if reasoning else TAKES
+    out = []
+    for key in params:
+        if key in NEUTRAL or key in takes:
+            continue
+        if key in TAKES | REASONING_TAKES:
+            why = (
+                f"{model} is a reasoning model: the API rejects {key}"
+                if reasoning
+                else f"{model} is not a reasoning model: the API rejects {key}"
+            )
+        else:
+            why = f"the OpenAI chat API has no {key}"
+        out.append((key, why))
+    return out
+
+
+def tool_call_wire(call: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": call["id"],
+        "type": "function",
+        "function": {
+            "name": call["name"],
+            "arguments": json.dumps(call.get("arguments") or {}, ensure_ascii=False),
+        },
+    }
+
+
+def message_wire(m: Mapping[str, Any]) -> dict[str, Any]:
+    if m["role"] == "tool":
+        return {"role": "tool", "tool_call_id": m["tool_call_id"], "content": m["content"]}
+    out: dict[str, Any] = {"role": m["role"], "content": m["content"]}
+    if m.get("tool_calls"):
+        out["tool_calls"] = [tool_call_wire(c) for c in m["tool_calls"]]
+        out["content"] = m["content"] or None
+    return out
+
+
+def tool_choice_wire(choice: Any) -> Any:
+    if isinstance(choice, Mapping):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return choice
+
+
+def response_format(schema: Mapping[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": body, "strict": True},
+    }
 
 
 def payload(
-    model: str, messages: Iterable[Mapping[str, str]], params: Mapping[str, Any]
+    model: str, messages: Iterable[Mapping[str, Any]], params: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The chat.completions request body."""
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-    }
-    body.update({k: v for k, v in params.items() if v is not None})
+    body: dict[str, Any] = {"model": model, "messages": [message_wire(m) for m in messages]}
+    reasoning = is_reasoning(model)
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key == "tools":
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t["name"],
+                        "description": t.get("description", ""),
+                        "parameters": t.get("parameters") or {"type": "object", "properties": {}},
+                    },
+                }
+                for t in value
+            ]
+        elif key == "tool_choice":
+            body["tool_choice"] = tool_choice_wire(value)
+        elif key == "output_schema":
+            body["response_format"] = response_format(value)
+        elif key == "max_tokens" and reasoning:
+            body["max_completion_tokens"] = value  # reasoning models reject max_tokens
+        else:
+            body[key] = value
     return body
 
 
 def make_client(settings: Mapping[str, Any]) -> Any:
-    if not os.environ.get(KEY_ENV):
+    env = str(settings.get("api_key_env") or KEY_ENV)
+    if not os.environ.get(env):
         raise UsageError(
-            f"{KEY_ENV} is not set: live calls need a key; use --cache replay "
+            f"{env} is not set: live calls need a key; use --cache replay "
             "to run on recorded responses",
             kind="credentials",
         )
@@ -41,10 +151,19 @@ def make_client(settings: Mapping[str, Any]) -> Any:
     from promptrail import net
 
     timeout = float(settings.get("timeout", 60))
-    return openai.AsyncOpenAI(max_retries=0, timeout=timeout, http_client=net.async_client(timeout))
+    return openai.AsyncOpenAI(
+        api_key=os.environ[env],
+        base_url=settings.get("base_url") or None,
+        organization=settings.get("organization") or None,
+        max_retries=0,
+        timeout=timeout,
+        http_client=net.async_client(timeout),
+    )
 
 
-async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int], str]:
+async def call(
+    client: Any, request: ModelRequest
+) -> tuple[str, dict[str, int], str, dict[str, Any]]:
     # The SDK's own client and types, posting the body as built: chat.completions.create
     # would re-validate and transform every argument, ~0.8 ms of CPU per call, which is a
     # quarter of the eval stage's CPU when a suite runs thousands of cases.
@@ -55,9 +174,25 @@ async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int],
         cast_to=ChatCompletion,
         body=payload(request.model, request.messages, request.params),
     )
+    return parse_completion(resp, request.model)
+
+
+def parse_completion(resp: Any, model: str) -> tuple[str, dict[str, int], str, dict[str, Any]]:
+    """(text, usage, model, extra) of a chat completion; extra holds ``tool_calls``."""
     usage = resp.usage
     details = getattr(usage, "prompt_tokens_details", None)
-    text = resp.choices[0].message.content if resp.choices else None
+    message = resp.choices[0].message if resp.choices else None
+    text = message.content if message is not None else None
+    calls = []
+    for call in (getattr(message, "tool_calls", None) or []) if message is not None else []:
+        fn = getattr(call, "function", None)
+        if fn is None:
+            continue
+        try:
+            args: Any = json.loads(fn.arguments or "{}")
+        except ValueError:
+            args = fn.arguments  # kept as sent: the tool-call assertion reports it
+        calls.append({"id": call.id, "name": fn.name, "arguments": args})
     return (
         text or "",
         {
@@ -65,7 +200,8 @@ async def call(client: Any, request: ModelRequest) -> tuple[str, dict[str, int],
             "output_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
             "cached_tokens": int(getattr(details, "cached_tokens", 0) or 0),
         },
-        resp.model or request.model,
+        resp.model or model,
+        {"tool_calls": calls} if calls else {},
     )
 
 

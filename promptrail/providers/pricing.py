@@ -71,3 +71,52 @@ def price(
     per_in, per_out, per_read = rates
     cost = (input_tokens - cached) * per_in + cached * per_read + output_tokens * per_out
     return cost, source()
+
+
+# kinds whose models the price table knows under another provider's id
+PRICE_PROVIDER = {
+    "openai": "openai",
+    "azure-openai": "openai",
+    "anthropic": "anthropic",
+    "bedrock": "anthropic",
+    "vertex": "anthropic",
+}
+
+
+def price_for(
+    instance: str,
+    settings: dict[str, Any],
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_tokens: int = 0,
+) -> tuple[float | None, str]:
+    """The price of a call to ``model`` through a provider instance: its own per-token prices
+    (``prices``), else the table's price of the model it is priced as (``price_as``), else the
+    table's price of the model under the instance's kind. None when none of these knows it."""
+    prices = settings.get("prices") or {}
+    own = prices.get(model) or prices.get("*")
+    if own is not None:
+        cached = min(max(0, cached_tokens), max(0, input_tokens))
+        per_read = own.get("cached_input")
+        per_read = own["input"] if per_read is None else per_read
+        cost = (
+            (input_tokens - cached) * own["input"]
+            + cached * per_read
+            + output_tokens * own["output"]
+        ) / 1_000_000
+        return cost, f"promptrail.yaml providers.{instance}.prices"
+    alias = settings.get("price_as")
+    if isinstance(alias, dict):
+        alias = alias.get(model) or alias.get("*")
+    kind = str(settings.get("kind") or instance)
+    provider = PRICE_PROVIDER.get(kind, kind)
+    if alias:
+        cost, src = price(provider, str(alias), input_tokens, output_tokens, cached_tokens)
+        if cost is None:  # the alias may name another provider's model
+            for other in ("openai", "anthropic"):
+                cost, src = price(other, str(alias), input_tokens, output_tokens, cached_tokens)
+                if cost is not None:
+                    break
+        return cost, f"{src} (as {alias})"
+    return price(provider, model, input_tokens, output_tokens, cached_tokens)

@@ -51,13 +51,36 @@ def load_target(spec: dict[str, Any], ws: Any) -> Target:
     return cls(spec, ws)  # type: ignore[no-any-return]
 
 
-def make_bundle(resolved: Any, env: str, promoted_at: str, promoted_by: str) -> dict[str, Any]:
+def provider_payloads(
+    resolved: Any, configured: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """A request (variables still templated) for every provider the prompt has a model for:
+    its own and each of ``model.overrides``; never one provider's model name sent to another."""
+    from promptrail.providers.base import provider_module
+    from promptrail.providers.calls import providers_of, resolved_parts
+
+    out = {}
+    for provider in providers_of(resolved.model):
+        instance, model_name, params = resolved_parts(resolved, provider)
+        module = provider_module(instance, configured)
+        out[instance] = module.payload(
+            model_name, [m for m in resolved.messages if "placeholder" not in m], params
+        )
+    return out
+
+
+def make_bundle(
+    resolved: Any,
+    env: str,
+    promoted_at: str,
+    promoted_by: str,
+    configured: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """What a target receives: the resolved prompt, ready for each provider, and its hash."""
-    from promptrail.providers.anthropic import payload as anthropic_payload
-    from promptrail.providers.openai import payload as openai_payload
+    from promptrail.providers.calls import providers_of
+    from promptrail.providers.kinds import instance_kind
     from promptrail.secrets import contains_secret
 
-    params = {k: v for k, v in resolved.model.items() if k not in ("provider", "name")}
     bundle = {
         "bundle_version": BUNDLE_VERSION,
         "name": resolved.name,
@@ -66,10 +89,8 @@ def make_bundle(resolved: Any, env: str, promoted_at: str, promoted_by: str) -> 
         "env": env,
         **resolved.content(),
         "components": resolved.components,
-        "providers": {
-            "openai": openai_payload(resolved.model["name"], resolved.messages, params),
-            "anthropic": anthropic_payload(resolved.model["name"], resolved.messages, params),
-        },
+        "providers": provider_payloads(resolved, configured),
+        "provider_kinds": {p: instance_kind(p, configured) for p in providers_of(resolved.model)},
         "promoted_at": promoted_at,
         "promoted_by": promoted_by,
     }
