@@ -347,6 +347,10 @@ def _jinja_env() -> Any:
 class LintGate(Gate):
     name = "lint"
 
+    def findings(self, ws: Any, names: list[str] | None = None) -> list[Finding]:
+        """Every finding in the workspace (or the named prompts): what ``promptrail lint`` shows."""
+        return lint_workspace(ws, names)
+
     def run(self, ctx: GateContext) -> GateResult:
         findings = lint_prompt(ctx.ws, ctx.resolved.name)
         errors = [f for f in findings if f.severity == "error"]

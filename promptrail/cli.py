@@ -75,9 +75,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 @command("lint")
 def cmd_lint(args: argparse.Namespace) -> int:
-    from gates.lint import lint_workspace
+    from promptrail.gating import load_gate
 
-    findings = lint_workspace(workspace(args), args.names or None)
+    ws = workspace(args)
+    findings = load_gate("lint", ws.root).findings(ws, args.names or None)  # type: ignore[attr-defined]
     errors = sum(f.severity == "error" for f in findings)
     status = "failed" if errors else "passed"
     data = {
@@ -251,8 +252,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
             require("prefect", "prefect", "running the gate through Prefect (PREFECT_API_URL)")
             check_api()
-            from flows.gate import gate_flow
+            from promptrail import plugins
 
+            gate_flow = plugins.get("flow", "gate")
             result = gate_flow(workspace=str(root), **kwargs)
         else:
             from promptrail.pipeline import run_gate
@@ -694,7 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("plugins", "the gates, assertions, providers and targets found, and where from")
     p.add_argument(
         "--kind",
-        choices=["gate", "assertion", "provider", "target"],
+        choices=["gate", "assertion", "provider", "target", "flow"],
         help="only plugins of this kind (default: all)",
     )
     p = verb("report", "a run's report, rebuilt from the store")
