@@ -24,26 +24,14 @@ def side(ws: Any, name: str, spec: str | None) -> ResolvedPrompt:
         return Workspace(ws.root, ref=spec[4:]).resolve(name)
     env_names = [e.name for e in ws.config.environments]
     if spec in env_names:
-        entry = read_lock(ws.lock_path(spec)).get(name)
-        if entry is None:
-            raise UsageError(f"{name} is not locked in {spec}")
-        found = snapshots.find(ws, name, content_hash=entry.content_hash)
-        if found is None:
-            raise UsageError(
-                f"{name} {entry.version} ({entry.content_hash}) is locked in {spec}"
-                " but its content is neither in the store nor in git history"
-            )
-        return found
+        return snapshots.content_of(ws, name, env=spec)
     try:
         semver.parse_version(spec)
     except ValueError:
         raise UsageError(
             f"{spec!r} is not a version, an environment ({', '.join(env_names)}) or git:REF"
         ) from None
-    found = snapshots.find(ws, name, version=spec)
-    if found is None:
-        raise UsageError(f"{name} {spec} is neither in the store nor in git history")
-    return found
+    return snapshots.content_of(ws, name, version=spec)
 
 
 def baseline(ws: Any, name: str) -> ResolvedPrompt | None:

@@ -20,7 +20,6 @@ from typing import Any
 from promptrail import __version__
 from promptrail.errors import UsageError
 from promptrail.gating import GateContext, GateResult, load_gate
-from promptrail.lock import read_lock
 
 DEFAULT_GATES = ["lint", "schema", "regression", "cost"]
 
@@ -103,16 +102,10 @@ def baseline_for(ws: Any, env: str, name: str) -> tuple[Any, str | None]:
     """The version live in ``env`` for this prompt, resolved (None when nothing is live)."""
     from promptrail import snapshots
 
-    entry = read_lock(ws.lock_path(env)).get(name)
-    if entry is None:
-        return None, None
-    found = snapshots.find(ws, name, content_hash=entry.content_hash)
-    if found is None:
-        return None, (
-            f"{name} {entry.version} is live in {env} but its content "
-            f"({entry.content_hash}) is neither in the store nor in git history"
-        )
-    return found, None
+    try:
+        return snapshots.locked_content(ws, env, name), None
+    except snapshots.ContentNotFound as exc:
+        return None, exc.message
 
 
 # -- one prompt ----------------------------------------------------------------------------

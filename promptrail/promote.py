@@ -50,22 +50,6 @@ def parse_target(text: str) -> tuple[str, str]:
     return name, version
 
 
-def find_content(ws: Any, name: str, version: str) -> ResolvedPrompt:
-    """The content of name@version: the working tree if it is at that version, else history."""
-    try:
-        current = ws.resolve(name)
-    except UsageError:
-        current = None
-    if current is not None and current.version == version:
-        return current
-    found = snapshots.find(ws, name, version=version)
-    if found is None:
-        raise UsageError(
-            f"{name} {version} is neither in the working tree, the store nor git history"
-        )
-    return found
-
-
 def gate_pass(store: Any, env: str, gates: list[str], name: str, content_hash: str) -> str | None:
     """The newest gate run for ``env`` in which this content passed every gate, if any."""
     rows = store.query_dicts(
@@ -112,7 +96,7 @@ def promote(
 
     environment = ws.config.environment(env)
     store = Store(ws.store_path())
-    resolved = content or find_content(ws, name, version)
+    resolved = content or snapshots.content_of(ws, name, version=version)
     result: dict[str, Any] = {
         "status": "refused",
         "name": name,
@@ -301,12 +285,9 @@ def rollback(
             "kind": "rollback",
             "reason": f"no earlier version of {name} was live in {env}",
         }
-    content = snapshots.find(ws, name, content_hash=previous["content_hash"])
-    if content is None:
-        raise UsageError(
-            f"{name} {previous['version']} ({previous['content_hash']}) is not in "
-            "the store or git history"
-        )
+    content = snapshots.content_of(
+        ws, name, version=previous["version"], content_hash=previous["content_hash"]
+    )
     return promote(
         ws,
         name,

@@ -14,7 +14,7 @@ from typing import Any
 
 from promptrail import semver
 from promptrail.errors import UsageError
-from promptrail.hashing import content_hash
+from promptrail.hashing import CONTENT_KEYS, OPTIONAL_CONTENT_KEYS, content_hash
 from promptrail.yamlio import line_of, line_of_text
 
 COMPONENT_CALL = re.compile(r"\{\{-?\s*component\(\s*(['\"])([^'\"]+)\1\s*\)\s*-?\}\}")
@@ -48,18 +48,13 @@ class ResolvedPrompt:
         return str(self.model["provider"])
 
     def content(self) -> dict[str, Any]:
-        """What the hash covers (the same keys a deployed bundle is verified on); the keys
-        added later (tools, tool_choice) only when set, so older prompts hash as before."""
-        out = {
-            "messages": self.messages,
-            "model": self.model,
-            "input_schema": self.input_schema,
-            "output_schema": self.output_schema,
-        }
-        if self.tools is not None:
-            out["tools"] = self.tools
-        if self.tool_choice is not None:
-            out["tool_choice"] = self.tool_choice
+        """What the hash covers: ``hashing.CONTENT_KEYS``, and the keys added later
+        (``OPTIONAL_CONTENT_KEYS``: tools, tool_choice) only when set, so older prompts hash as
+        before. A deployed bundle is verified on exactly these."""
+        out = {key: getattr(self, key) for key in CONTENT_KEYS}
+        for key in OPTIONAL_CONTENT_KEYS:
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
     @property

@@ -9,16 +9,9 @@ from functools import lru_cache
 from typing import Any
 
 from promptrail.assertions.base import Assertion, AssertionContext, AssertionResult
+from promptrail.outputs import parse_json_output
 
-FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", re.S)
-
-
-def parse_json(text: str) -> tuple[Any, bool]:
-    """The JSON in a model's output, and whether it had to be taken out of a code fence."""
-    m = FENCE.match(text)
-    if m:
-        return json.loads(m.group(1)), True
-    return json.loads(text), False
+parse_json = parse_json_output  # the one parser of JSON in model output (promptrail.outputs)
 
 
 def _values(value: Any) -> list[str]:

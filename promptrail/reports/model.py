@@ -115,16 +115,6 @@ def build(
     }
 
 
-def _resolved(store: Any, name: str, content_hash: str) -> Any:
-    from promptrail.resolve import ResolvedPrompt
-
-    rows = store.query(
-        "SELECT resolved FROM prompt_versions WHERE name = ? AND content_hash = ?",
-        [name, content_hash],
-    )[1]
-    return ResolvedPrompt.from_dict(_json(rows[0][0])) if rows else None
-
-
 def _change(store: Any, name: str, p: dict[str, Any]) -> dict[str, Any]:
     """The interface diff against the baseline: bump called for, bump made, rendered diff."""
     from promptrail import semver
@@ -139,8 +129,10 @@ def _change(store: Any, name: str, p: dict[str, Any]) -> dict[str, Any]:
             "rendered_diff": "",
             "from_version": None,
         }
-    old = _resolved(store, name, base["content_hash"])
-    new = _resolved(store, name, p["content_hash"])
+    from promptrail.snapshots import from_store
+
+    old = from_store(store, name, content_hash=base["content_hash"])
+    new = from_store(store, name, content_hash=p["content_hash"])
     if old is None or new is None:
         return {
             "bump": None,
