@@ -240,7 +240,30 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
 
     if ws.exists(f"suites/{name}.yaml") is False:
         add("no-suite", "warning", "no eval suite", f"add suites/{name}.yaml", None)
+    else:
+        out += _suite_problems(ws, name)
     return out
+
+
+def _suite_problems(ws: Any, name: str) -> list[Finding]:
+    """The suite as the gate loads it: file format, datasets, assertion kinds and options."""
+    from promptrail.suites import load_suite
+
+    try:
+        load_suite(ws, name)
+    except UsageError as exc:
+        return [
+            Finding(
+                "invalid-suite",
+                "error",
+                str(exc.file or f"suites/{name}.yaml"),
+                exc.line,
+                exc.message,
+                "fix the suite; docs/formats.md lists the assertion kinds and their options",
+                name,
+            )
+        ]
+    return []
 
 
 @lru_cache(maxsize=1024)

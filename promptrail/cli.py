@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from promptrail.errors import EXIT_CHECK_FAILED, EXIT_OK, PromptrailError, UsageError
+from promptrail.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, PromptrailError, UsageError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -94,6 +94,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
         say(f"lint {status}: {errors} errors, {len(findings) - errors} warnings")
 
     emit(args, data, human)
+    if any(f.rule == "invalid-suite" for f in findings):
+        return EXIT_USAGE  # a file that does not load is bad input, as from every verb
     return EXIT_CHECK_FAILED if errors else EXIT_OK
 
 

@@ -339,7 +339,11 @@ class Evaluator:
             run.error = f"case {case.id}: judge: {exc.message}"
             run.operational = True
             return run
-        run.assertions = [_assertion_dict(a) for a in results]
+        # each result records the spec (from the suite) that produced it
+        specs = list(getattr(case, "specs", None) or []) + [None] * len(results)
+        run.assertions = [
+            {**_assertion_dict(a), "spec": spec} for a, spec in zip(results, specs, strict=False)
+        ]
         statuses = {a.status for a in results}
         run.status = (
             "error" if "error" in statuses else ("failed" if "failed" in statuses else "passed")

@@ -112,10 +112,7 @@ def test_an_exception_inside_an_assertion_is_an_error_not_a_failure() -> None:
 
 
 def test_custom_assertion_registers_like_builtins() -> None:
-    from dataclasses import dataclass
-
     @assertion("word-count")
-    @dataclass
     class WordCount(Assertion):
         max: int = 10
 

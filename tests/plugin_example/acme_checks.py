@@ -6,8 +6,6 @@ workspace's gates/ and assertions/ folders; tests/test_plugins.py does both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from promptrail.assertions import Assertion, AssertionContext, AssertionResult
 from promptrail.gating import Gate, GateContext, GateResult
 
@@ -27,11 +25,10 @@ class ReadingLevelGate(Gate):
         )
 
 
-@dataclass
 class WordCount(Assertion):
     """``{type: word-count, max: 50}``: the output has at most ``max`` words."""
 
-    max: int = 50
+    max: int = 50  # an option: typed, checked when the suite loads
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         n = len(ctx.output.split())
