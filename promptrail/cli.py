@@ -543,7 +543,7 @@ def cmd_dev_server(args: argparse.Namespace) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so usage errors honour --json like the rest."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 

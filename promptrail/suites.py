@@ -7,11 +7,14 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import UsageError
 from promptrail.models import Case
 from promptrail.yamlio import line_of
+
+if TYPE_CHECKING:
+    from promptrail.workspace import Workspace
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Suite:
     cases: list[SuiteCase]
 
 
-def load_suite(ws: Any, name: str) -> Suite | None:
+def load_suite(ws: Workspace, name: str) -> Suite | None:
     loaded = ws.suite(name)
     if loaded is None:
         return None
@@ -109,7 +112,7 @@ def _spec_line(
     return line_of(text, loc) or case_line
 
 
-def _dataset(ws: Any, rel: str) -> list[tuple[Case, str, int]]:
+def _dataset(ws: Workspace, rel: str) -> list[tuple[Case, str, int]]:
     if not ws.exists(rel):
         raise UsageError(f"dataset {rel!r} not found", file=rel)
     text = ws.read(rel, ws.config.limits.dataset_bytes, "datasets (limits.dataset_bytes)")

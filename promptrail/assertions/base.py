@@ -193,6 +193,8 @@ async def run_assertions(
                 out = await asyncio.to_thread(a.evaluate, ctx)
             if inspect.isawaitable(out):
                 out = await out
+            if not isinstance(out, AssertionResult):
+                raise TypeError(f"evaluate returned {type(out).__name__}, not an AssertionResult")
             return out
         except OperationalError:
             raise
