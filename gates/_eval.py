@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.gating import GateContext, GateResult
+
+if TYPE_CHECKING:
+    from promptrail.evaluate import SuiteRun
 
 
 def candidate_or_verdict(ctx: GateContext, gate: str) -> tuple[Any, GateResult | None]:
@@ -16,10 +19,10 @@ def candidate_or_verdict(ctx: GateContext, gate: str) -> tuple[Any, GateResult |
     return run, verdict
 
 
-def operational(run: Any, gate: str) -> GateResult | None:
-    errors = run.operational_errors if run is not None else []
-    if not errors:
+def operational(run: SuiteRun | None, gate: str) -> GateResult | None:
+    if run is None or not run.operational_errors:
         return None
+    errors = run.operational_errors
     return GateResult(
         gate,
         "error",

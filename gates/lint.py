@@ -240,7 +240,30 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
 
     if ws.exists(f"suites/{name}.yaml") is False:
         add("no-suite", "warning", "no eval suite", f"add suites/{name}.yaml", None)
+    else:
+        out += _suite_problems(ws, name)
     return out
+
+
+def _suite_problems(ws: Any, name: str) -> list[Finding]:
+    """The suite as the gate loads it: file format, datasets, assertion kinds and options."""
+    from promptrail.suites import load_suite
+
+    try:
+        load_suite(ws, name)
+    except UsageError as exc:
+        return [
+            Finding(
+                "invalid-suite",
+                "error",
+                str(exc.file or f"suites/{name}.yaml"),
+                exc.line,
+                exc.message,
+                "fix the suite; docs/formats.md lists the assertion kinds and their options",
+                name,
+            )
+        ]
+    return []
 
 
 @lru_cache(maxsize=1024)
@@ -351,6 +374,10 @@ def _jinja_env() -> Any:
 
 class LintGate(Gate):
     name = "lint"
+
+    def findings(self, ws: Any, names: list[str] | None = None) -> list[Finding]:
+        """Every finding in the workspace (or the named prompts): what ``promptrail lint`` shows."""
+        return lint_workspace(ws, names)
 
     def run(self, ctx: GateContext) -> GateResult:
         findings = lint_prompt(ctx.ws, ctx.resolved.name)

@@ -79,7 +79,7 @@ class RegressionGate(Gate):
         base = ctx.baseline_eval()
         if base is None:
             note = f"no version live in {ctx.env}; compared with the suite threshold only"
-        elif ctx.baseline.content_hash == ctx.resolved.content_hash:
+        elif base.content_hash == ctx.resolved.content_hash:
             note = f"same content as live in {ctx.env}"
         else:
             verdict = operational(base, self.name)

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from gates._eval import candidate_or_verdict
 from promptrail.gating import Gate, GateContext, GateResult
-
-
-def parse_json_output(text: str) -> Any:
-    """JSON from a model's output, tolerating a Markdown code fence around it."""
-    s = text.strip()
-    if s.startswith("```"):
-        s = s.split("\n", 1)[1] if "\n" in s else ""
-        s = s.rsplit("```", 1)[0]
-    return json.loads(s)
+from promptrail.outputs import parse_json_output
 
 
 class SchemaGate(Gate):
@@ -41,7 +32,7 @@ class SchemaGate(Gate):
         outputs = [c for c in run.cases if c.output is not None]
         for case in outputs:
             try:
-                data = parse_json_output(case.output)
+                data, _ = parse_json_output(case.output)
             except json.JSONDecodeError as exc:
                 failures.append(
                     {

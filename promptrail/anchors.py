@@ -138,12 +138,12 @@ class _Collector:
 
     def __init__(self, wanted: set[int]) -> None:
         self.wanted = wanted
-        self.rows: dict[int, tuple] = {}
+        self.rows: dict[int, tuple[Any, ...]] = {}
         self.latest: dict[str, tuple[int, str | None, str | None]] = {}  # subject -> newest
         self.promotions: dict[int, tuple[str, dict[str, Any]]] = {}  # seq -> (actor, payload)
         self.head: tuple[int, str] | None = None
 
-    def __call__(self, row: tuple) -> None:
+    def __call__(self, row: tuple[Any, ...]) -> None:
         seq, _, actor, event, subject, payload = row[:6]
         self.head = (seq, row[7])
         if seq in self.wanted:

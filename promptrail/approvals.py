@@ -227,7 +227,9 @@ def pull_request_approvals(
     return counted, ignored
 
 
-def _stale(ws: Any, resolved: Any, head: str, commit: str, pr: int, hashes: dict) -> str | None:
+def _stale(
+    ws: Any, resolved: Any, head: str, commit: str, pr: int, hashes: dict[str, Any]
+) -> str | None:
     """Why a review of ``commit`` does not vouch for ``resolved`` (None: it does)."""
     if not commit:
         return "GitHub did not say which commit the review approved"

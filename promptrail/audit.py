@@ -127,7 +127,9 @@ def _number(text: str) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-def append(con: Any, event: str, actor: str, subject: str, payload: dict[str, Any]) -> dict:
+def append(
+    con: Any, event: str, actor: str, subject: str, payload: dict[str, Any]
+) -> dict[str, Any]:
     """Append one row inside the caller's open transaction on ``con``; returns the row.
 
     ``seq`` is max(seq) + 1 read inside this same transaction. That is safe without a
@@ -168,9 +170,9 @@ def append(con: Any, event: str, actor: str, subject: str, payload: dict[str, An
 
 
 def check(
-    rows: Iterable[tuple],
+    rows: Iterable[tuple[Any, ...]],
     key: bytes | None = None,
-    collect: Callable[[tuple], None] | None = None,
+    collect: Callable[[tuple[Any, ...]], None] | None = None,
 ) -> dict[str, Any]:
     """Walk rows of (seq, at, actor, event, subject, payload, prev_hash, hash, actor_source,
     hmac) in seq order; the first row that breaks the chain ends the walk. With ``key``, each
@@ -243,7 +245,7 @@ def _keyed(key: bytes | None, keyed: int, first: int | None, count: int) -> dict
     return info
 
 
-def _stream(cur: Any, size: int = 20_000) -> Iterable[tuple]:
+def _stream(cur: Any, size: int = 20_000) -> Iterable[tuple[Any, ...]]:
     while batch := cur.fetchmany(size):
         yield from batch
 
@@ -256,7 +258,7 @@ _SELECT = (
 
 
 def verify(
-    store: Store, key: bytes | None = None, collect: Callable[[tuple], None] | None = None
+    store: Store, key: bytes | None = None, collect: Callable[[tuple[Any, ...]], None] | None = None
 ) -> dict[str, Any]:
     """{status: ok|broken, rows, first_bad_seq, reason} for the store's chain alone
     (``anchors.verify`` adds the lockfiles' anchors)."""

@@ -14,13 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from promptrail.errors import (
-    EXIT_CHECK_FAILED,
-    EXIT_OK,
-    OperationalError,
-    PromptrailError,
-    UsageError,
-)
+from promptrail.errors import EXIT_OK, OperationalError, PromptrailError, UsageError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -91,25 +85,18 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 @command("lint")
 def cmd_lint(args: argparse.Namespace) -> int:
-    from gates.lint import lint_workspace
+    from promptrail import verbs
 
-    findings = lint_workspace(workspace(args), args.names or None)
-    errors = sum(f.severity == "error" for f in findings)
-    status = "failed" if errors else "passed"
-    data = {
-        "status": status,
-        "errors": errors,
-        "warnings": len(findings) - errors,
-        "findings": [f.to_dict() for f in findings],
-    }
+    result = verbs.lint(workspace(args), args.names or None)
+    data = result.to_json()
 
     def human() -> None:
-        for f in findings:
-            say(str(f))
-        say(f"lint {status}: {errors} errors, {len(findings) - errors} warnings")
+        for finding in result.items:
+            say(str(finding))
+        say(f"lint {data['status']}: {data['errors']} errors, {data['warnings']} warnings")
 
     emit(args, data, human)
-    return EXIT_CHECK_FAILED if errors else EXIT_OK
+    return result.exit_code
 
 
 def _vars(args: argparse.Namespace) -> dict[str, Any]:
@@ -221,17 +208,20 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
     ws = workspace(args)
     if args.check:
-        problems = lock.check(ws, [args.env] if args.env else None)
-        status = "stale" if problems else "ok"
-        data = {"status": status, "problems": [p.to_dict() for p in problems]}
+        from promptrail import verbs
+
+        check = verbs.lock_check(ws, [args.env] if args.env else None)
+        problems = check.to_json()["problems"]
 
         def human() -> None:
             for p in problems:
-                say(f"{p.env or '-'}: {p.name}: {p.kind}: {p.message}")
-            say(f"lock check: {status}" + (f" ({len(problems)} problems)" if problems else ""))
+                say(f"{p['env'] or '-'}: {p['name']}: {p['kind']}: {p['message']}")
+            say(
+                f"lock check: {check.status}" + (f" ({len(problems)} problems)" if problems else "")
+            )
 
-        emit(args, data, human)
-        return EXIT_CHECK_FAILED if problems else EXIT_OK
+        emit(args, check.to_json(), human)
+        return check.exit_code
     result = lock.lock(ws, args.env)
 
     def human_lock() -> None:
@@ -245,37 +235,24 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 @command("gate")
 def cmd_gate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from promptrail.orchestration import check_api, choose_mode, prefect_env
+    from promptrail import verbs
     from promptrail.progress import Progress
 
-    root = Path(args.C).resolve()
-    mode = choose_mode(args.mode)
-    kwargs = dict(
-        names=args.names or None,
-        env=args.env,
-        changed_since=args.changed_since,
-        cache_mode=args.cache,
-        keep_going=args.keep_going,
-        actor=actor(args),
-    )
     with Progress(enabled=not args.json) as progress:
-        if mode == "prefect":
-            prefect_env(root)
-            from promptrail.extras import require
-
-            require("prefect", "prefect", "running the gate through Prefect (PREFECT_API_URL)")
-            check_api()
-            from flows.gate import gate_flow
-
-            result = gate_flow(workspace=str(root), **kwargs)
-        else:
-            from promptrail.pipeline import run_gate
-
-            result = run_gate(str(root), progress=progress.callback(), **kwargs)
+        outcome = verbs.gate(
+            args.C,
+            mode=args.mode,
+            names=args.names or None,
+            env=args.env,
+            changed_since=args.changed_since,
+            cache_mode=args.cache,
+            keep_going=args.keep_going,
+            actor=actor(args),
+            progress=progress.callback(),
+        )
+    result = outcome.to_json()
     emit(args, result, lambda: _print_gate(result))
-    return {"passed": EXIT_OK, "failed": EXIT_CHECK_FAILED}.get(result["status"], 3)
+    return outcome.exit_code
 
 
 def _print_gate(result: dict[str, Any]) -> None:
@@ -306,6 +283,7 @@ def _print_promotion(r: dict[str, Any]) -> None:
 
 @command("promote")
 def cmd_promote(args: argparse.Namespace) -> int:
+    from promptrail import verbs
     from promptrail.promote import parse_target, promote
 
     name, version = parse_target(args.target)
@@ -321,11 +299,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
         repo=args.repo,
     )
     emit(args, result, lambda: _print_promotion(result))
-    return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
+    return verbs.promotion(result).exit_code
 
 
 @command("rollback")
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from promptrail import verbs
     from promptrail.promote import rollback
 
     result = rollback(
@@ -339,7 +318,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         repo=args.repo,
     )
     emit(args, result, lambda: _print_promotion(result))
-    return EXIT_OK if result["status"] == "promoted" else EXIT_CHECK_FAILED
+    return verbs.promotion(result).exit_code
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -403,11 +382,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     store = _store(args)
     if args.action == "verify":
-        from promptrail.anchors import verify
+        from promptrail import verbs
 
-        result = verify(workspace(args), store, git=args.git)
+        verified = verbs.audit_verify(workspace(args), store, git=args.git)
+        result = verified.to_json()
         emit(args, result, lambda: _print_verify(result))
-        return EXIT_OK if result["status"] == "ok" else EXIT_CHECK_FAILED
+        return verified.exit_code
     out = args.output or f"audit.{args.format}"
     result = audit.export(store, args.format, out)
     emit(args, result, lambda: say(f"exported {result['rows']} audit rows to {result['path']}"))
@@ -482,11 +462,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 @command("drift")
 def cmd_drift(args: argparse.Namespace) -> int:
-    from promptrail.drift import run_drift
+    from promptrail import verbs
     from promptrail.progress import Progress
 
     with Progress(enabled=not args.json) as progress:
-        result = run_drift(args.C, args.env, args.sweep, actor(args), progress.callback())
+        outcome = verbs.drift(args.C, args.env, args.sweep, actor(args), progress.callback())
+    result = outcome.to_json()
 
     def human() -> None:
         for f in result["findings"]:
@@ -497,9 +478,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         )
 
     emit(args, result, human)
-    if result["operational"]:
-        return 3
-    return EXIT_CHECK_FAILED if result["findings"] else EXIT_OK
+    return outcome.exit_code
 
 
 @command("report")
@@ -555,7 +534,7 @@ def cmd_dev_server(args: argparse.Namespace) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so usage errors honour --json like the rest."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -710,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("plugins", "the gates, assertions, providers and targets found, and where from")
     p.add_argument(
         "--kind",
-        choices=["gate", "assertion", "provider", "target"],
+        choices=["gate", "assertion", "provider", "target", "flow"],
         help="only plugins of this kind (default: all)",
     )
     p = verb("report", "a run's report, rebuilt from the store")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail import semver, snapshots
 from promptrail.diff import compare
@@ -11,10 +11,13 @@ from promptrail.errors import UsageError
 from promptrail.lock import read_lock
 from promptrail.resolve import ResolvedPrompt
 
+if TYPE_CHECKING:
+    from promptrail.workspace import Workspace
+
 VERSION_LINE = re.compile(r"^(version:\s*)(['\"]?)([^'\"\s#]+)(['\"]?)(.*)$", re.MULTILINE)
 
 
-def side(ws: Any, name: str, spec: str | None) -> ResolvedPrompt:
+def side(ws: Workspace, name: str, spec: str | None) -> ResolvedPrompt:
     """A prompt as of: the working tree (None), an environment, a version, or ``git:REF``."""
     if spec is None:
         return ws.resolve(name)
@@ -24,29 +27,17 @@ def side(ws: Any, name: str, spec: str | None) -> ResolvedPrompt:
         return Workspace(ws.root, ref=spec[4:]).resolve(name)
     env_names = [e.name for e in ws.config.environments]
     if spec in env_names:
-        entry = read_lock(ws.lock_path(spec)).get(name)
-        if entry is None:
-            raise UsageError(f"{name} is not locked in {spec}")
-        found = snapshots.find(ws, name, content_hash=entry.content_hash)
-        if found is None:
-            raise UsageError(
-                f"{name} {entry.version} ({entry.content_hash}) is locked in {spec}"
-                " but its content is neither in the store nor in git history"
-            )
-        return found
+        return snapshots.content_of(ws, name, env=spec)
     try:
         semver.parse_version(spec)
     except ValueError:
         raise UsageError(
             f"{spec!r} is not a version, an environment ({', '.join(env_names)}) or git:REF"
         ) from None
-    found = snapshots.find(ws, name, version=spec)
-    if found is None:
-        raise UsageError(f"{name} {spec} is neither in the store nor in git history")
-    return found
+    return snapshots.content_of(ws, name, version=spec)
 
 
-def baseline(ws: Any, name: str) -> ResolvedPrompt | None:
+def baseline(ws: Workspace, name: str) -> ResolvedPrompt | None:
     """What the working tree is compared with by default: the nearest environment whose lock
     pins other content, in promotion order."""
     current = ws.resolve(name)
@@ -60,7 +51,7 @@ def baseline(ws: Any, name: str) -> ResolvedPrompt | None:
     return None
 
 
-def diff_prompt(ws: Any, name: str, a: str | None, b: str | None) -> dict[str, Any]:
+def diff_prompt(ws: Workspace, name: str, a: str | None, b: str | None) -> dict[str, Any]:
     new = side(ws, name, b)
     old = side(ws, name, a) if a is not None else baseline(ws, name)
     if old is None:
@@ -73,7 +64,7 @@ def diff_prompt(ws: Any, name: str, a: str | None, b: str | None) -> dict[str, A
     return result
 
 
-def diff_envs(ws: Any, env_a: str, env_b: str) -> dict[str, Any]:
+def diff_envs(ws: Workspace, env_a: str, env_b: str) -> dict[str, Any]:
     ws.config.environment(env_a), ws.config.environment(env_b)
     lock_a, lock_b = read_lock(ws.lock_path(env_a)), read_lock(ws.lock_path(env_b))
     prompts: list[dict[str, Any]] = []
@@ -112,7 +103,7 @@ def diff_envs(ws: Any, env_a: str, env_b: str) -> dict[str, Any]:
     return {"from": env_a, "to": env_b, "prompts": prompts}
 
 
-def bump(ws: Any, name: str, part: str) -> dict[str, Any]:
+def bump(ws: Workspace, name: str, part: str) -> dict[str, Any]:
     loaded = ws.prompt(name)
     current = loaded.model.version
     if part == "auto":

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.semver import max_bump
+
+if TYPE_CHECKING:
+    from promptrail.resolve import ResolvedPrompt
 
 
 @dataclass
@@ -285,7 +288,7 @@ def _output_changes(
     return out
 
 
-def rendered_text(resolved: Any) -> list[str]:
+def rendered_text(resolved: ResolvedPrompt) -> list[str]:
     lines = []
     for msg in resolved.messages:
         if "placeholder" in msg:

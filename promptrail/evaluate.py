@@ -14,9 +14,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import OperationalError, UsageError
+
+if TYPE_CHECKING:
+    from promptrail.resolve import ResolvedPrompt
+    from promptrail.workspace import Workspace
 
 
 @dataclass
@@ -141,7 +145,7 @@ class Phases:
 class Evaluator:
     def __init__(
         self,
-        ws: Any,
+        ws: Workspace,
         cache_mode: str | None = None,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
@@ -198,7 +202,7 @@ class Evaluator:
             if suite is not None:
                 self._ready(resolved, suite)
 
-    def _ready(self, resolved: Any, suite: Any) -> None:
+    def _ready(self, resolved: ResolvedPrompt, suite: Any) -> None:
         from promptrail.render import render_messages, validate_vars
 
         self.prepare(suite)
@@ -232,11 +236,13 @@ class Evaluator:
                 self._suites[name] = suite
         return suite
 
-    def peek(self, resolved: Any, role: str) -> SuiteRun | None:
+    def peek(self, resolved: ResolvedPrompt, role: str) -> SuiteRun | None:
         """The suite run already done for this content, if any (no new calls)."""
         return self._results.get((resolved.content_hash, role))
 
-    def evaluate(self, resolved: Any, role: str = "candidate", suite: Any = None) -> SuiteRun:
+    def evaluate(
+        self, resolved: ResolvedPrompt, role: str = "candidate", suite: Any = None
+    ) -> SuiteRun:
         """The suite run for this content; concurrent callers for the same content share one."""
         key = (resolved.content_hash, role)
         with self._lock:
@@ -266,7 +272,7 @@ class Evaluator:
             with self._lock:
                 self._pending.pop(key, None)
 
-    async def _run(self, resolved: Any, role: str, suite: Any) -> SuiteRun:
+    async def _run(self, resolved: ResolvedPrompt, role: str, suite: Any) -> SuiteRun:
         if self._phases is None:
             self._phases = Phases()
         started = time.perf_counter()
@@ -296,7 +302,7 @@ class Evaluator:
             time.perf_counter() - started,
         )
 
-    async def _case(self, resolved: Any, case: Any, repeat: int) -> CaseRun:
+    async def _case(self, resolved: ResolvedPrompt, case: Any, repeat: int) -> CaseRun:
         from promptrail.assertions import AssertionContext, run_assertions
         from promptrail.providers import ModelRequest
         from promptrail.providers.calls import resolved_parts
@@ -343,7 +349,11 @@ class Evaluator:
             run.error = f"case {case.id}: judge: {exc.message}"
             run.operational = True
             return run
-        run.assertions = [_assertion_dict(a) for a in results]
+        # each result records the spec (from the suite) that produced it
+        specs = list(getattr(case, "specs", None) or []) + [None] * len(results)
+        run.assertions = [
+            {**_assertion_dict(a), "spec": spec} for a, spec in zip(results, specs, strict=False)
+        ]
         statuses = {a.status for a in results}
         run.status = (
             "error" if "error" in statuses else ("failed" if "failed" in statuses else "passed")

@@ -9,7 +9,12 @@ them are found by ``promptrail.plugins``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from promptrail.evaluate import Evaluator, SuiteRun
+    from promptrail.resolve import ResolvedPrompt
+    from promptrail.workspace import Workspace
 
 STATUSES = ("passed", "failed", "error", "skipped")
 
@@ -37,18 +42,20 @@ class GateResult:
 class GateContext:
     """What a gate sees: the candidate, where it is going, and lazily run evaluations."""
 
-    ws: Any
-    resolved: Any  # the candidate ResolvedPrompt
+    ws: Workspace
+    resolved: ResolvedPrompt  # the candidate
     env: str | None
     settings: dict[str, Any]  # workspace < environment < prompt settings for this gate
-    evaluator: Any = None  # promptrail.evaluate.Evaluator, or None for lint-only runs
-    baseline: Any = None  # the ResolvedPrompt live in env, or None
+    evaluator: Evaluator | None = None  # None for lint-only runs
+    baseline: ResolvedPrompt | None = None  # the version live in env, or None
 
-    def candidate_eval(self) -> Any:
+    def candidate_eval(self) -> SuiteRun:
+        if self.evaluator is None:
+            raise RuntimeError("this gate needs an evaluation, but the run has no evaluator")
         return self.evaluator.evaluate(self.resolved, role="candidate")
 
-    def baseline_eval(self) -> Any:
-        if self.baseline is None:
+    def baseline_eval(self) -> SuiteRun | None:
+        if self.baseline is None or self.evaluator is None:
             return None
         return self.evaluator.evaluate(self.baseline, role="baseline")
 

@@ -13,6 +13,10 @@ import json
 from typing import Any
 
 HASH_PREFIX = "sha256:"
+# What a prompt's content hash covers: what reaches the model and what its output must be.
+# ResolvedPrompt.content() and a deployed bundle's verification both hash exactly these.
+CONTENT_KEYS = ("messages", "model", "input_schema", "output_schema")
+OPTIONAL_CONTENT_KEYS = ("tools", "tool_choice")  # hashed only when set
 
 
 def _normalise(value: Any) -> Any:

@@ -15,11 +15,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import UsageError
 from promptrail.fsutil import write_atomic
 from promptrail.yamlio import line_of, load_mapping, read_text
+
+if TYPE_CHECKING:
+    from promptrail.resolve import ResolvedPrompt
+    from promptrail.workspace import Workspace
 
 LOCK_VERSION = 1
 HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -177,16 +181,18 @@ def anchored(entry: LockEntry, audit_row: dict[str, Any]) -> LockEntry:
     return LockEntry(entry.version, entry.content_hash, entry.components, Anchor.of_row(audit_row))
 
 
-def entry_for(resolved: Any) -> LockEntry:
+def entry_for(resolved: ResolvedPrompt) -> LockEntry:
     return LockEntry(resolved.version, resolved.content_hash, dict(resolved.components))
 
 
-def working_env(ws: Any) -> str:
+def working_env(ws: Workspace) -> str:
     """The environment that follows the working tree: the first one in promotion order."""
     return str(ws.config.environments[0].name)
 
 
-def resolve_all(ws: Any, names: list[str] | None = None) -> tuple[dict[str, Any], list[Problem]]:
+def resolve_all(
+    ws: Workspace, names: list[str] | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
     """Resolve prompts, turning component-range failures into problems rather than errors."""
     from promptrail.resolve import ResolveError
 
@@ -200,7 +206,7 @@ def resolve_all(ws: Any, names: list[str] | None = None) -> tuple[dict[str, Any]
     return resolved, problems
 
 
-def lock(ws: Any, env: str | None = None) -> dict[str, Any]:
+def lock(ws: Workspace, env: str | None = None) -> dict[str, Any]:
     """Re-resolve the working tree into the working environment's lockfile."""
     env = env or working_env(ws)
     environment = ws.config.environment(env)
@@ -234,7 +240,7 @@ def lock(ws: Any, env: str | None = None) -> dict[str, Any]:
     return {"env": env, "path": str(path), "written": changed, "changes": changes}
 
 
-def check(ws: Any, envs: list[str] | None = None) -> list[Problem]:
+def check(ws: Workspace, envs: list[str] | None = None) -> list[Problem]:
     """Everything on which the files and the lockfiles disagree."""
     resolved, problems = resolve_all(ws)
     working = working_env(ws)

@@ -15,12 +15,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail import __version__
 from promptrail.errors import UsageError
 from promptrail.gating import GateContext, GateResult, load_gate
-from promptrail.lock import read_lock
+
+if TYPE_CHECKING:
+    from promptrail.resolve import ResolvedPrompt
+    from promptrail.workspace import Workspace
 
 DEFAULT_GATES = ["lint", "schema", "regression", "cost"]
 
@@ -49,7 +52,7 @@ class Hooks:
 
 
 # -- candidates ----------------------------------------------------------------------------
-def changed_prompts(ws: Any, ref: str) -> list[str]:
+def changed_prompts(ws: Workspace, ref: str) -> list[str]:
     """Prompts whose prompt file, suite, dataset, schema or (transitively) component changed
     since ``ref`` — a changed component selects every prompt that uses it."""
     proc = subprocess.run(
@@ -79,7 +82,7 @@ def changed_prompts(ws: Any, ref: str) -> list[str]:
     return sorted(selected)
 
 
-def _depends_on(ws: Any, name: str, path: str) -> bool:
+def _depends_on(ws: Workspace, name: str, path: str) -> bool:
     try:
         r = ws.resolve(name)
         prompt = ws.prompt(name).model
@@ -92,27 +95,21 @@ def _depends_on(ws: Any, name: str, path: str) -> bool:
     return path.startswith("suites/data/") and name in path
 
 
-def default_env(ws: Any) -> str:
+def default_env(ws: Workspace) -> str:
     for env in ws.config.environments:
         if env.gate_names():
             return str(env.name)
     return str(ws.config.environments[0].name)
 
 
-def baseline_for(ws: Any, env: str, name: str) -> tuple[Any, str | None]:
+def baseline_for(ws: Workspace, env: str, name: str) -> tuple[Any, str | None]:
     """The version live in ``env`` for this prompt, resolved (None when nothing is live)."""
     from promptrail import snapshots
 
-    entry = read_lock(ws.lock_path(env)).get(name)
-    if entry is None:
-        return None, None
-    found = snapshots.find(ws, name, content_hash=entry.content_hash)
-    if found is None:
-        return None, (
-            f"{name} {entry.version} is live in {env} but its content "
-            f"({entry.content_hash}) is neither in the store nor in git history"
-        )
-    return found, None
+    try:
+        return snapshots.locked_content(ws, env, name), None
+    except snapshots.ContentNotFound as exc:
+        return None, exc.message
 
 
 # -- one prompt ----------------------------------------------------------------------------
@@ -144,7 +141,7 @@ def overall(statuses: list[str]) -> str:
 
 
 def gate_prompt(
-    ws: Any,
+    ws: Workspace,
     run_id: str,
     name: str,
     env: str,
@@ -196,7 +193,7 @@ def _run_gate(gate_name: str, ctx: GateContext) -> GateResult:
 
 def _records(
     run_id: str,
-    resolved: Any,
+    resolved: ResolvedPrompt,
     results: list[GateResult],
     timings: list[tuple[datetime, datetime]],
     evaluator: Any,
@@ -317,7 +314,7 @@ def run_gate(
     finally:
         evaluator.close()
     status = overall([o.status for o in outcomes]) if outcomes else "passed"
-    result = {
+    result: dict[str, Any] = {
         "run_id": run_id,
         "status": status,
         "env": env,

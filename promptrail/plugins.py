@@ -1,4 +1,5 @@
-"""The one registry of extensions: gates, assertions, providers and targets.
+"""The one registry of extensions: gates, assertions, providers and targets (and the Prefect
+flows, which the core reaches only through here: it never imports ``gates`` or ``flows``).
 
 Every kind is found the same way, and the built-ins are no exception:
 
@@ -35,6 +36,7 @@ GROUPS = {
     "assertion": "promptrail.assertions",
     "provider": "promptrail.providers",
     "target": "promptrail.targets",
+    "flow": "promptrail.flows",  # the Prefect flows the CLI runs in prefect mode
 }
 # kinds a workspace may add by dropping a module into a folder of that name
 FOLDERS = {"gate": "gates", "assertion": "assertions"}
@@ -42,7 +44,7 @@ FOLDERS = {"gate": "gates", "assertion": "assertions"}
 
 @dataclass(frozen=True)
 class Plugin:
-    kind: str  # gate | assertion | provider | target
+    kind: str  # gate | assertion | provider | target | flow
     name: str
     ref: str  # "module:attr", "module", or a workspace file
     source: str  # "promptrail 0.1.0", "acme-gates 1.2", "workspace", "code"

@@ -16,13 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail import snapshots
 from promptrail.approvals import approval_refusal
 from promptrail.errors import UsageError
 from promptrail.lock import LockEntry, anchored, read_lock, write_lock
 from promptrail.resolve import ResolvedPrompt
+
+if TYPE_CHECKING:
+    from promptrail.store import Store
+    from promptrail.workspace import Workspace
 
 
 @dataclass
@@ -31,7 +35,7 @@ class Refused(Exception):
 
 
 @contextmanager
-def env_lock(ws: Any, env: str) -> Iterator[None]:
+def env_lock(ws: Workspace, env: str) -> Iterator[None]:
     path = ws.root / "environments" / f".{env}.promote.lck"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -50,23 +54,7 @@ def parse_target(text: str) -> tuple[str, str]:
     return name, version
 
 
-def find_content(ws: Any, name: str, version: str) -> ResolvedPrompt:
-    """The content of name@version: the working tree if it is at that version, else history."""
-    try:
-        current = ws.resolve(name)
-    except UsageError:
-        current = None
-    if current is not None and current.version == version:
-        return current
-    found = snapshots.find(ws, name, version=version)
-    if found is None:
-        raise UsageError(
-            f"{name} {version} is neither in the working tree, the store nor git history"
-        )
-    return found
-
-
-def gate_pass(store: Any, env: str, gates: list[str], name: str, content_hash: str) -> str | None:
+def gate_pass(store: Store, env: str, gates: list[str], name: str, content_hash: str) -> str | None:
     """The newest gate run for ``env`` in which this content passed every gate, if any."""
     rows = store.query_dicts(
         "SELECT g.run_id, g.gate, g.status, r.started_at FROM gate_results g "
@@ -85,7 +73,7 @@ def gate_pass(store: Any, env: str, gates: list[str], name: str, content_hash: s
     return None
 
 
-def live(store: Any, env: str, name: str) -> list[dict[str, Any]]:
+def live(store: Store, env: str, name: str) -> list[dict[str, Any]]:
     """Promotions of ``name`` into ``env``, newest first."""
     return store.query_dicts(
         "SELECT * FROM promotions WHERE env = ? AND name = ? ORDER BY promoted_at DESC", [env, name]
@@ -93,7 +81,7 @@ def live(store: Any, env: str, name: str) -> list[dict[str, Any]]:
 
 
 def promote(
-    ws: Any,
+    ws: Workspace,
     name: str,
     version: str,
     env: str,
@@ -112,7 +100,7 @@ def promote(
 
     environment = ws.config.environment(env)
     store = Store(ws.store_path())
-    resolved = content or find_content(ws, name, version)
+    resolved = content or snapshots.content_of(ws, name, version=version)
     result: dict[str, Any] = {
         "status": "refused",
         "name": name,
@@ -214,8 +202,8 @@ def promote(
 
 
 def _check(
-    ws: Any,
-    store: Any,
+    ws: Workspace,
+    store: Store,
     environment: Any,
     resolved: ResolvedPrompt,
     actor: str,
@@ -263,7 +251,7 @@ def _check(
 
 
 def rollback(
-    ws: Any,
+    ws: Workspace,
     name: str,
     env: str,
     actor: str,
@@ -303,12 +291,9 @@ def rollback(
             "kind": "rollback",
             "reason": f"no earlier version of {name} was live in {env}",
         }
-    content = snapshots.find(ws, name, content_hash=previous["content_hash"])
-    if content is None:
-        raise UsageError(
-            f"{name} {previous['version']} ({previous['content_hash']}) is not in "
-            "the store or git history"
-        )
+    content = snapshots.content_of(
+        ws, name, version=previous["version"], content_hash=previous["content_hash"]
+    )
     return promote(
         ws,
         name,

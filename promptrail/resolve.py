@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail import semver
 from promptrail.errors import UsageError
-from promptrail.hashing import content_hash
+from promptrail.hashing import CONTENT_KEYS, OPTIONAL_CONTENT_KEYS, content_hash
 from promptrail.yamlio import line_of, line_of_text
+
+if TYPE_CHECKING:
+    from promptrail.workspace import Workspace
 
 COMPONENT_CALL = re.compile(r"\{\{-?\s*component\(\s*(['\"])([^'\"]+)\1\s*\)\s*-?\}\}")
 
@@ -48,18 +51,13 @@ class ResolvedPrompt:
         return str(self.model["provider"])
 
     def content(self) -> dict[str, Any]:
-        """What the hash covers (the same keys a deployed bundle is verified on); the keys
-        added later (tools, tool_choice) only when set, so older prompts hash as before."""
-        out = {
-            "messages": self.messages,
-            "model": self.model,
-            "input_schema": self.input_schema,
-            "output_schema": self.output_schema,
-        }
-        if self.tools is not None:
-            out["tools"] = self.tools
-        if self.tool_choice is not None:
-            out["tool_choice"] = self.tool_choice
+        """What the hash covers: ``hashing.CONTENT_KEYS``, and the keys added later
+        (``OPTIONAL_CONTENT_KEYS``: tools, tool_choice) only when set, so older prompts hash as
+        before. A deployed bundle is verified on exactly these."""
+        out = {key: getattr(self, key) for key in CONTENT_KEYS}
+        for key in OPTIONAL_CONTENT_KEYS:
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
     @property
@@ -92,7 +90,7 @@ class ResolvedPrompt:
         )
 
 
-def resolve(ws: Any, name: str) -> ResolvedPrompt:
+def resolve(ws: Workspace, name: str) -> ResolvedPrompt:
     loaded = ws.prompt(name)
     prompt = loaded.model
     used: dict[str, str] = {}
@@ -153,7 +151,7 @@ def model_dict(settings: Any) -> dict[str, Any]:
 
 
 def _inline(
-    ws: Any,
+    ws: Workspace,
     text: str,
     uses: dict[str, str],
     where: tuple[str, str, tuple[Any, ...]],
@@ -210,7 +208,7 @@ def _inline(
     return COMPONENT_CALL.sub(replace, text)
 
 
-def load_schema(ws: Any, schema: dict[str, Any] | None, loaded: Any) -> dict[str, Any] | None:
+def load_schema(ws: Workspace, schema: dict[str, Any] | None, loaded: Any) -> dict[str, Any] | None:
     """An inline schema, or the file a lone ``$ref`` names (relative to the workspace root)."""
     if schema is None:
         return None

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from promptrail.hashing import content_hash
+from promptrail.hashing import CONTENT_KEYS, OPTIONAL_CONTENT_KEYS, content_hash
 
-CONTENT_KEYS = ("messages", "model", "input_schema", "output_schema")
-OPTIONAL_KEYS = ("tools", "tool_choice")  # hashed only when present (see ResolvedPrompt)
+OPTIONAL_KEYS = OPTIONAL_CONTENT_KEYS  # hashed only when present (see ResolvedPrompt)
 
 
 class BundleError(Exception):

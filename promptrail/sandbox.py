@@ -167,7 +167,7 @@ def environment(**options: Any) -> Any:
     """A bounded sandboxed environment (``options`` go to Jinja2)."""
     from jinja2.sandbox import SandboxedEnvironment
 
-    class BoundedSandbox(SandboxedEnvironment):  # type: ignore[misc]
+    class BoundedSandbox(SandboxedEnvironment):
         intercepted_binops = frozenset({"*", "**", "+", "%"})
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:

@@ -7,11 +7,14 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import UsageError
 from promptrail.models import Case
 from promptrail.yamlio import line_of
+
+if TYPE_CHECKING:
+    from promptrail.workspace import Workspace
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Suite:
     cases: list[SuiteCase]
 
 
-def load_suite(ws: Any, name: str) -> Suite | None:
+def load_suite(ws: Workspace, name: str) -> Suite | None:
     loaded = ws.suite(name)
     if loaded is None:
         return None
@@ -52,12 +55,15 @@ def load_suite(ws: Any, name: str) -> Suite | None:
         try:
             defaults.append(parse_assertion(spec, path, ws.root))
         except UsageError as exc:
-            exc.line = exc.line or line_of(text, ("defaults", "assert", i))
+            if exc.line is None:
+                exc.line = _spec_line(
+                    text, True, 0, None, spec, i, len(model.defaults.assert_), exc
+                )
             raise
     default_specs = list(model.defaults.assert_)
     default_vars = model.defaults.vars
     cases, seen = [], set()
-    for case, where, line in raw_cases:
+    for index, (case, where, line) in enumerate(raw_cases):
         if case.id in seen:
             raise UsageError(f"case id {case.id!r} appears twice", file=where, line=line)
         seen.add(case.id)
@@ -65,18 +71,48 @@ def load_suite(ws: Any, name: str) -> Suite | None:
         if case.assert_:
             assertions = list(defaults)
             specs = default_specs + list(case.assert_)
-            for spec in case.assert_:
+            for k, spec in enumerate(case.assert_):
                 try:
                     assertions.append(parse_assertion(spec, where, ws.root))
                 except UsageError as exc:
-                    exc.line = exc.line or line
+                    if exc.line is None:
+                        j = len(default_specs) + k
+                        exc.line = _spec_line(
+                            text, where == path, index, line, spec, j, len(default_specs), exc
+                        )
                     raise
         case_vars = {**default_vars, **case.vars} if default_vars else case.vars
         cases.append(SuiteCase(case.id, case_vars, assertions, case.must_pass, specs))
     return Suite(name, path, model.threshold, model.repeat, cases)
 
 
-def _dataset(ws: Any, rel: str) -> list[tuple[Case, str, int]]:
+def _spec_line(
+    text: str,
+    in_suite: bool,
+    index: int,
+    case_line: int | None,
+    spec: Any,
+    j: int,
+    n_defaults: int,
+    exc: UsageError,
+) -> int | None:
+    """The line of the assertion spec (or of its bad option) that made ``exc``: in the suite's
+    defaults or its ``index``-th case; for a dataset row, the row's line."""
+    from promptrail.assertions.base import OptionError
+
+    if j < n_defaults:
+        loc: tuple[Any, ...] = ("defaults", "assert", j)
+    elif in_suite:
+        loc = ("cases", index, "assert", j - n_defaults)
+    else:
+        return case_line
+    option = exc.option if isinstance(exc, OptionError) else None
+    if option is not None and isinstance(spec, dict) and option in spec:
+        loc = (*loc, option)
+    return line_of(text, loc) or case_line
+
+
+def _dataset(ws: Workspace, rel: str) -> list[tuple[Case, str, int]]:
     if not ws.exists(rel):
         raise UsageError(f"dataset {rel!r} not found", file=rel)
     text = ws.read(rel, ws.config.limits.dataset_bytes, "datasets (limits.dataset_bytes)")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import UsageError
+
+if TYPE_CHECKING:
+    from promptrail.store import Store
 
 
 def parse_time(text: str) -> datetime:
@@ -34,7 +37,7 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def at(store: Any, env: str, when: datetime, name: str | None = None) -> dict[str, Any]:
+def at(store: Store, env: str, when: datetime, name: str | None = None) -> dict[str, Any]:
     params: list[Any] = [env, when]
     only = ""
     if name:
@@ -73,7 +76,7 @@ def at(store: Any, env: str, when: datetime, name: str | None = None) -> dict[st
     return {"env": env, "time": when.isoformat(), "prompts": prompts}
 
 
-def history(store: Any, name: str) -> dict[str, Any]:
+def history(store: Store, name: str) -> dict[str, Any]:
     events: list[dict[str, Any]] = []
     for r in store.query_dicts(
         "SELECT version, content_hash, first_seen_at, source FROM prompt_versions WHERE name = ?",

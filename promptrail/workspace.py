@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import UsageError
 from promptrail.models import ComponentFile, Config, PromptFile, SuiteFile, validate_file
@@ -23,6 +23,9 @@ from promptrail.yamlio import (
     parse,
     read_text,
 )
+
+if TYPE_CHECKING:
+    from promptrail.resolve import ResolvedPrompt
 
 CONFIG_FILE = "promptrail.yaml"
 
@@ -42,7 +45,7 @@ class Workspace:
         self.ref = ref
         self._prompts: dict[str, Loaded] = {}
         self._components: dict[str, Loaded] = {}
-        self._resolved: dict[str, Any] = {}
+        self._resolved: dict[str, ResolvedPrompt] = {}
         self._limits_applied = False
         if ref is None and not (self.root / CONFIG_FILE).exists():
             raise UsageError(
@@ -232,7 +235,7 @@ class Workspace:
             )
         return Loaded(rel, text, suite)
 
-    def resolve(self, name: str) -> Any:
+    def resolve(self, name: str) -> ResolvedPrompt:
         """The resolved prompt (components inlined, schemas loaded) with its content hash."""
         if name not in self._resolved:
             from promptrail.resolve import resolve

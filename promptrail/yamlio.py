@@ -26,13 +26,13 @@ _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Loader = _Base  # composing only (line lookups)
 
 
-class DuplicateKey(yaml.YAMLError):
+class DuplicateKey(yaml.YAMLError):  # type: ignore[misc]
     def __init__(self, key: str, first: int, second: int) -> None:
         super().__init__(f"key {key!r} appears twice (lines {first} and {second})")
         self.key, self.first, self.second = key, first, second
 
 
-class _StrictLoader(_Base):  # type: ignore[misc, valid-type]
+class _StrictLoader(_Base):  # type: ignore[misc]
     """The safe loader, refusing duplicate keys in any mapping."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:

@@ -112,10 +112,7 @@ def test_an_exception_inside_an_assertion_is_an_error_not_a_failure() -> None:
 
 
 def test_custom_assertion_registers_like_builtins() -> None:
-    from dataclasses import dataclass
-
     @assertion("word-count")
-    @dataclass
     class WordCount(Assertion):
         max: int = 10
 
@@ -128,3 +125,22 @@ def test_custom_assertion_registers_like_builtins() -> None:
         assert check({"type": "word-count", "max": 1}, "one two").status == "failed"
     finally:
         plugins.unregister("assertion", "word-count")
+
+
+FENCED_THEN_TEXT = '```json\n{"reply": "Hi", "priority": "high"}\n```\nHope this helps!'
+
+
+def test_one_json_parser_judges_a_fence_followed_by_text() -> None:
+    """is-json, json-schema and the schema gate read model output with the same parser, so a
+    fenced block followed by prose is not JSON for any of them (it once passed the gate)."""
+    import gates.schema
+    from promptrail.outputs import parse_json_output
+
+    assert gates.schema.parse_json_output is parse_json_output
+    r = check({"type": "is-json"}, FENCED_THEN_TEXT)
+    assert r.status == "failed" and "text after the closing code fence" in r.reason
+    assert check({"type": "json-schema", "value": SCHEMA}, FENCED_THEN_TEXT).status == "failed"
+    fenced = '```json\n{"reply": "Hi", "priority": "high"}\n```\n'
+    assert check({"type": "json-schema", "value": SCHEMA}, fenced).status == "passed"
+    assert parse_json_output(fenced) == ({"reply": "Hi", "priority": "high"}, True)
+    assert parse_json_output(' {"a": "```"} ') == ({"a": "```"}, False)

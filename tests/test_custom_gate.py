@@ -138,3 +138,21 @@ def test_workspace_assertions_folder_feeds_suites(workspace: Path) -> None:
     ctx = AssertionContext(output="one two three four", vars={})
     [r] = asyncio.run(run_assertions([word_count], ctx))
     assert r.status == "failed" and r.reason == "4 words (max 3)"
+
+
+def test_installed_target_kind_receives_verified_bundles(acme_installed, workspace: Path) -> None:
+    from promptrail.runtime import verify
+    from promptrail.targets import load_target, make_bundle
+    from promptrail.workspace import Workspace
+
+    ws = Workspace(workspace)
+    target = load_target({"kind": "manifest", "path": "dist/prompts.json"}, ws)
+    assert type(target).__name__ == "ManifestTarget" and target.label.startswith("manifest:")
+    resolved = ws.resolve("faq-answer")
+    target.deploy(make_bundle(resolved, "production", "2026-01-01T00:00:00Z", "tester"))
+    deployed = load_target({"kind": "manifest", "path": "dist/prompts.json"}, ws).deployed()
+    assert verify(deployed["faq-answer"], resolved.content_hash) == resolved.content_hash
+    target.remove("faq-answer")
+    assert target.deployed() == {}
+    with pytest.raises(UsageError, match="unknown target 'manifst'.*did you mean 'manifest'"):
+        load_target({"kind": "manifst", "path": "x"}, ws)

@@ -63,6 +63,12 @@ def test_example_passes_offline_in_replay(example: Path, db: Path, cli) -> None:
     cases = store.query_dicts("SELECT * FROM case_results")
     assert len(cases) == 38 and all(c["passed"] and c["cached"] for c in cases)
     assert all(c["cost_usd"] > 0 and c["price_source"].startswith("genai-prices") for c in cases)
+    # every assertion result keeps the suite spec that produced it
+    results = [a for c in cases for a in json.loads(c["assertions"])]
+    assert results and all(a["spec"]["type"] == a["type"] for a in results)
+    assert {"type": "json-path", "path": "$.priority", "value": "high"} in [
+        a["spec"] for a in results
+    ]
     assert store.query("SELECT count(*) FROM scores")[1][0][0] > 38
     assert store.query("SELECT count(*) FROM prompt_versions")[1] == [(4,)]
     assert store.query("SELECT event FROM audit_log")[1] == [("gate-run",)]
@@ -221,4 +227,6 @@ def test_bad_suite_input_records_nothing(example: Path, db: Path, cli) -> None:
         error["file"] == "suites/support-reply.yaml"
         and "did you mean 'is-json'" in error["message"]
     )
+    lines = suite.read_text().splitlines()
+    assert "is-jsn" in lines[error["line"] - 1]
     assert not db.exists() or Store(db).query("SELECT count(*) FROM runs")[1] == [(0,)]

@@ -1,7 +1,8 @@
 """Assertions: the types, the registry, and how a suite's specs become assertion objects.
 
-An assertion is a dataclass whose fields are its configuration, with one ``evaluate(ctx)``
-method. Kinds are plugins (``promptrail.plugins``): the built-ins are ``promptrail.assertions``
+An assertion is a pydantic model whose fields are its options (typed, checked when the suite
+loads: an unknown or mistyped option is a usage error naming the suite's file and line, never a
+TypeError mid-run), with one ``evaluate(ctx)`` method. Kinds are plugins (``promptrail.plugins``): the built-ins are ``promptrail.assertions``
 entry points like any third party's, a workspace adds ``assertions/NAME.py``, and code may
 register one with ``@assertion("name")``. An exception inside ``evaluate`` is an *error* of
 that assertion, never a failure.
@@ -10,12 +11,13 @@ that assertion, never a failure.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from promptrail.errors import OperationalError, UsageError
 
@@ -50,11 +52,19 @@ class AssertionResult:
         return self.status == "passed"
 
 
-class Assertion:
-    type: ClassVar[str] = ""
+class Assertion(BaseModel):
+    """Subclass, declare the options as annotated fields, implement ``evaluate``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
+    _type: str = PrivateAttr(default="")
     # A synchronous ``evaluate`` runs in a worker thread unless its class says it is cheap:
     # the event loop that times every call in flight must never wait on a slow check.
     inline: ClassVar[bool] = False
+
+    @property
+    def type(self) -> str:
+        """The name the suite used (``json-path``, ``deepeval:GEval``)."""
+        return self._type or type(self).__name__
 
     def evaluate(self, ctx: AssertionContext) -> Any:  # AssertionResult, or an awaitable of one
         raise NotImplementedError
@@ -84,7 +94,6 @@ def assertion(name: str) -> Callable[[type[Assertion]], type[Assertion]]:
     def register(cls: type[Assertion]) -> type[Assertion]:
         from promptrail import plugins
 
-        cls.type = name
         plugins.register("assertion", name, cls)
         return cls
 
@@ -115,31 +124,62 @@ def parse_assertion(spec: dict[str, Any], where: str | None = None, root: Any = 
     config = {k: v for k, v in spec.items() if k != "type"}
     if ":" in name:
         # a family (deepeval:GEval): the member and the options go to the family's class
-        obj: Assertion = cls(metric=name.split(":", 1)[1], options=config)  # type: ignore[call-arg]
-    else:
-        fields: set[str] = (
-            {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
-        )
-        unknown = set(config) - fields
-        if unknown:
-            key = sorted(unknown)[0]
-            hint = difflib.get_close_matches(key, list(fields), n=1)
-            suffix = (
-                f"; did you mean {hint[0]!r}?"
-                if hint
-                else f" (it takes: {', '.join(sorted(fields)) or 'nothing'})"
-            )
-            raise UsageError(f"{name}: unknown option {key!r}{suffix}", file=where)
-        try:
-            obj = cls(**config)
-        except TypeError as exc:
-            raise UsageError(f"{name}: {exc}", file=where) from None
+        config = {"metric": name.split(":", 1)[1], "options": config}
     try:
-        obj.type = name  # type: ignore[misc]
+        obj: Assertion = cls.model_validate(config)
+    except ValidationError as exc:
+        raise option_error(name, cls, exc, where) from None
+    obj._type = name
+    try:
         obj.check(AssertionContext(output="", vars={}))
     except ValueError as exc:
         raise UsageError(f"{name}: {exc}", file=where) from None
     return obj
+
+
+class OptionError(UsageError):
+    """A wrong option of an assertion; ``option`` names it, for the line in the suite."""
+
+    def __init__(self, message: str, file: str | None, option: str | None) -> None:
+        super().__init__(message, file=file, kind="assertion-option")
+        self.option = option
+
+
+def option_error(name: str, cls: Any, exc: ValidationError, where: str | None) -> OptionError:
+    errors = exc.errors()
+    # an unknown key first: a typo ('valeu') also makes the real option look missing
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = [str(p) for p in err["loc"]]
+    fields = list(getattr(cls, "model_fields", {}))
+    if err["type"] == "extra_forbidden":
+        key = loc[0]
+        hint = difflib.get_close_matches(key, fields, n=1)
+        suffix = (
+            f"; did you mean {hint[0]!r}?"
+            if hint
+            else f" (it takes: {', '.join(sorted(fields)) or 'nothing'})"
+        )
+        return OptionError(f"{name}: unknown option {key!r}{suffix}", where, key)
+    option = loc[0] if loc else None
+    # a union type (text, a number, or a list of them) fails once per member: say them all
+    msgs: list[str] = []
+    for e in errors:
+        if e["loc"][:1] == err["loc"][:1] and e["msg"] not in msgs:
+            msgs.append(e["msg"])
+    msg = msgs[0]
+    if len(msgs) > 1 and all(m.startswith("Input should be ") for m in msgs):
+        msg = "Input should be " + " or ".join(m.removeprefix("Input should be ") for m in msgs)
+    shown = "" if err["type"] == "missing" else f" (got {spec_value(exc, option)!r})"
+    what = f"option {option!r}: " if option else ""
+    return OptionError(f"{name}: {what}{msg}{shown}", where, option)
+
+
+def spec_value(exc: ValidationError, option: str | None) -> Any:
+    """The value the suite gave for ``option`` (not a union member's view of it)."""
+    for e in exc.errors():
+        if option is not None and e["loc"][:1] == (option,) and len(e["loc"]) == 1:
+            return e.get("input")
+    return next((e.get("input") for e in exc.errors() if e["loc"][:1] == (option,)), None)
 
 
 async def run_assertions(
@@ -153,6 +193,8 @@ async def run_assertions(
                 out = await asyncio.to_thread(a.evaluate, ctx)
             if inspect.isawaitable(out):
                 out = await out
+            if not isinstance(out, AssertionResult):
+                raise TypeError(f"evaluate returned {type(out).__name__}, not an AssertionResult")
             return out
         except OperationalError:
             raise

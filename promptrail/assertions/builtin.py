@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
+
+from pydantic import Field
 
 from promptrail import regex
 from promptrail.assertions.base import Assertion, AssertionContext, AssertionResult
+from promptrail.outputs import parse_json_output
 
-FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", re.S)
-
-
-def parse_json(text: str) -> tuple[Any, bool]:
-    """The JSON in a model's output, and whether it had to be taken out of a code fence."""
-    m = FENCE.match(text)
-    if m:
-        return json.loads(m.group(1)), True
-    return json.loads(text), False
+parse_json = parse_json_output  # the one parser of JSON in model output (promptrail.outputs)
+# what contains / icontains / not-contains look for: one value or a list (numbers as text)
+Needles = str | int | float | list[str | int | float]
 
 
 def _values(value: Any) -> list[str]:
@@ -29,7 +25,6 @@ def _short(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-@dataclass
 class Equals(Assertion):
     value: Any = None
 
@@ -51,18 +46,16 @@ class Equals(Assertion):
         )
 
 
-@dataclass
 class Contains(Assertion):
-    value: Any = None
+    value: Needles
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         missing = [v for v in _values(self.value) if v not in ctx.output]
         return self.result(not missing, f"missing {missing}" if missing else "all present")
 
 
-@dataclass
 class IContains(Assertion):
-    value: Any = None
+    value: Needles
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         low = ctx.output.lower()
@@ -72,18 +65,16 @@ class IContains(Assertion):
         )
 
 
-@dataclass
 class NotContains(Assertion):
-    value: Any = None
+    value: Needles
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         found = [v for v in _values(self.value) if v in ctx.output]
         return self.result(not found, f"output contains {found}" if found else "none present")
 
 
-@dataclass
 class Regex(Assertion):
-    value: str = ""
+    value: str
 
     def check(self, ctx: AssertionContext) -> None:
         regex.compile(self.value)  # RE2: linear time; a BadPattern is a ValueError
@@ -93,7 +84,6 @@ class Regex(Assertion):
         return self.result(ok, f"/{self.value}/ {'matches' if ok else 'does not match'}")
 
 
-@dataclass
 class IsJson(Assertion):
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         try:
@@ -118,7 +108,6 @@ def schema_errors(data: Any, schema: dict[str, Any]) -> list[str]:
     return out
 
 
-@dataclass
 class JsonSchema(Assertion):
     value: dict[str, Any] | None = None
 
@@ -168,9 +157,8 @@ def json_path(data: Any, path: str) -> list[Any]:
     return nodes
 
 
-@dataclass
 class JsonPath(Assertion):
-    path: str = "$"
+    path: str
     value: Any = None
 
     def check(self, ctx: AssertionContext) -> None:
@@ -192,9 +180,8 @@ class JsonPath(Assertion):
         )
 
 
-@dataclass
 class MaxLength(Assertion):
-    value: int = 0
+    value: int = Field(ge=0)
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         n = len(ctx.output)
@@ -203,9 +190,8 @@ class MaxLength(Assertion):
         )
 
 
-@dataclass
 class Latency(Assertion):
-    threshold: float = 0.0
+    threshold: float = Field(ge=0)  # milliseconds
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         if ctx.latency_ms is None:
@@ -219,9 +205,8 @@ class Latency(Assertion):
         )
 
 
-@dataclass
 class Cost(Assertion):
-    threshold: float = 0.0
+    threshold: float = Field(ge=0)  # US dollars per call
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         if ctx.cost_usd is None:

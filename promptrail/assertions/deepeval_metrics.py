@@ -14,7 +14,6 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
 from typing import Any
 
 from promptrail.assertions.base import Assertion, AssertionContext, AssertionResult
@@ -79,10 +78,12 @@ def _loose_json(text: str) -> Any:
     return json.loads(m.group(0) if m else text)
 
 
-@dataclass
 class DeepEvalMetric(Assertion):
-    metric: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
+    """``deepeval:<Metric>``: the metric's own options are passed through to deepeval (checked
+    when it runs: importing deepeval to check them would make ``lint`` slow)."""
+
+    metric: str
+    options: dict[str, Any] = {}
 
     def check(self, ctx: AssertionContext) -> None:
         if not re.fullmatch(r"[A-Za-z]+", self.metric):

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.fsutil import write_atomic
 from promptrail.reports.model import build
+
+if TYPE_CHECKING:
+    from promptrail.store import Store
+    from promptrail.workspace import Workspace
 
 FORMATS = {
     "json": "run.json",
@@ -53,7 +57,9 @@ def _render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> st
     return render_template({"md": "comment.md.j2", "html": "report.html.j2"}[fmt], report, ws_root)
 
 
-def write_run_reports(ws: Any, store: Any, run_id: str, result: dict[str, Any]) -> dict[str, str]:
+def write_run_reports(
+    ws: Workspace, store: Store, run_id: str, result: dict[str, Any]
+) -> dict[str, str]:
     report = build(store, run_id, ws.root, result)
     folder = ws.root / "reports" / "out" / run_id
     paths = {}
@@ -63,7 +69,7 @@ def write_run_reports(ws: Any, store: Any, run_id: str, result: dict[str, Any]) 
     return paths
 
 
-def render_report(ws: Any, run_id: str, fmt: str) -> str:
+def render_report(ws: Workspace, run_id: str, fmt: str) -> str:
     from promptrail.store import Store
 
     return render(build(Store(ws.store_path()), run_id, ws.root), fmt, ws.root)

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import UsageError
+
+if TYPE_CHECKING:
+    from promptrail.store import Store
 
 
 def _json(value: Any) -> Any:
@@ -16,7 +19,7 @@ def _json(value: Any) -> Any:
 
 
 def build(
-    store: Any, run_id: str, root: Path | None = None, result: dict[str, Any] | None = None
+    store: Store, run_id: str, root: Path | None = None, result: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     if run_id == "latest":
         runs = store.query_dicts(
@@ -115,17 +118,7 @@ def build(
     }
 
 
-def _resolved(store: Any, name: str, content_hash: str) -> Any:
-    from promptrail.resolve import ResolvedPrompt
-
-    rows = store.query(
-        "SELECT resolved FROM prompt_versions WHERE name = ? AND content_hash = ?",
-        [name, content_hash],
-    )[1]
-    return ResolvedPrompt.from_dict(_json(rows[0][0])) if rows else None
-
-
-def _change(store: Any, name: str, p: dict[str, Any]) -> dict[str, Any]:
+def _change(store: Store, name: str, p: dict[str, Any]) -> dict[str, Any]:
     """The interface diff against the baseline: bump called for, bump made, rendered diff."""
     from promptrail import semver
     from promptrail.diff import compare
@@ -139,8 +132,10 @@ def _change(store: Any, name: str, p: dict[str, Any]) -> dict[str, Any]:
             "rendered_diff": "",
             "from_version": None,
         }
-    old = _resolved(store, name, base["content_hash"])
-    new = _resolved(store, name, p["content_hash"])
+    from promptrail.snapshots import from_store
+
+    old = from_store(store, name, content_hash=base["content_hash"])
+    new = from_store(store, name, content_hash=p["content_hash"])
     if old is None or new is None:
         return {
             "bump": None,
@@ -161,7 +156,7 @@ def _change(store: Any, name: str, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _history(store: Any, name: str) -> list[dict[str, Any]]:
+def _history(store: Store, name: str) -> list[dict[str, Any]]:
     """Pass rate and cost per version across gate runs, oldest first, for the plots."""
     return store.query_dicts(
         "SELECT version, min(started_at) AS first_run, avg(pass_rate) AS pass_rate, "

@@ -26,7 +26,7 @@ def _reports_loader(ws_root: Path) -> Any:
 
     folder = ws_root / "reports"
 
-    class ReportsLoader(BaseLoader):  # type: ignore[misc]
+    class ReportsLoader(BaseLoader):
         """Templates from the workspace's reports/ folder, and nothing outside it."""
 
         def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:

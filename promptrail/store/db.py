@@ -134,7 +134,9 @@ class Store:
             migrate(con)
 
     # -- reads ---------------------------------------------------------------------------
-    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
+    def query(
+        self, sql: str, params: list[Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run one read statement: (column names, rows). Writes are refused here."""
         with self.connection() as con:
             check_read_only(con, sql)

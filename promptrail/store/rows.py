@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from promptrail.resolve import ResolvedPrompt
 
 
 def _now() -> datetime:
@@ -11,7 +14,10 @@ def _now() -> datetime:
 
 
 def gate_rows(
-    run_id: str, resolved: Any, results: list[Any], timings: list[tuple[datetime, datetime]]
+    run_id: str,
+    resolved: ResolvedPrompt,
+    results: list[Any],
+    timings: list[tuple[datetime, datetime]],
 ) -> list[dict[str, Any]]:
     return [
         {

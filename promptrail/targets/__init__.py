@@ -7,9 +7,13 @@ entry point like any third-party kind.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import UsageError
+
+if TYPE_CHECKING:
+    from promptrail.resolve import ResolvedPrompt
+    from promptrail.workspace import Workspace
 
 BUNDLE_VERSION = 1
 
@@ -25,7 +29,7 @@ class TargetError(Exception):
 class Target:
     kind = ""
 
-    def __init__(self, spec: dict[str, Any], ws: Any) -> None:
+    def __init__(self, spec: dict[str, Any], ws: Workspace) -> None:
         self.spec, self.ws = spec, ws
 
     @property
@@ -43,7 +47,7 @@ class Target:
         raise UsageError(f"target kind {self.kind!r} cannot remove bundles")
 
 
-def load_target(spec: dict[str, Any], ws: Any) -> Target:
+def load_target(spec: dict[str, Any], ws: Workspace) -> Target:
     """A target of ``spec['kind']``: a ``promptrail.targets`` entry point."""
     from promptrail import plugins
 
@@ -52,7 +56,7 @@ def load_target(spec: dict[str, Any], ws: Any) -> Target:
 
 
 def provider_payloads(
-    resolved: Any, configured: dict[str, dict[str, Any]] | None = None
+    resolved: ResolvedPrompt, configured: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, dict[str, Any]]:
     """A request (variables still templated) for every provider the prompt has a model for:
     its own and each of ``model.overrides``; never one provider's model name sent to another."""
@@ -70,7 +74,7 @@ def provider_payloads(
 
 
 def make_bundle(
-    resolved: Any,
+    resolved: ResolvedPrompt,
     env: str,
     promoted_at: str,
     promoted_by: str,

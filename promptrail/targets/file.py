@@ -20,7 +20,7 @@ class FileTarget(Target):
         path = self.spec.get("path")
         if not path:
             raise UsageError("a file target needs a `path`", file="promptrail.yaml")
-        return Path(self.ws.root) / self.ws.inside(str(path), "promptrail.yaml")
+        return Path(self.ws.root) / str(self.ws.inside(str(path), "promptrail.yaml"))
 
     def deploy(self, bundle: dict[str, Any]) -> None:
         write_atomic(
