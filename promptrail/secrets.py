@@ -61,13 +61,24 @@ def find(text: str) -> list[tuple[str, re.Match[str]]]:
     return [(label, m) for label, p in PATTERNS for m in [p.search(text)] if m]
 
 
+_REGISTERED: set[str] = set()
+
+
+def register(value: str | None) -> None:
+    """Treat ``value`` as a secret from now on in this process (a password read from a store
+    URL, say): ``redact`` replaces it wherever it appears."""
+    if value and len(value) >= 4:
+        _REGISTERED.add(value)
+
+
 def secret_values() -> list[str]:
-    """The values of this process's secret-looking environment variables (8+ characters),
-    longest first so a key that contains another is replaced whole."""
+    """The values of this process's secret-looking environment variables (8+ characters)
+    and of ``register``ed secrets, longest first so a key that contains another is replaced
+    whole."""
     values = {
         v for k, v in os.environ.items() if k.upper().endswith(SECRET_ENV_SUFFIXES) and len(v) >= 8
     }
-    return sorted(values, key=len, reverse=True)
+    return sorted(values | _REGISTERED, key=len, reverse=True)
 
 
 def candidate_pattern(values: list[str] | None = None) -> str:

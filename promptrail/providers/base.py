@@ -31,7 +31,7 @@ from promptrail.errors import OperationalError, UsageError
 from promptrail.hashing import content_hash
 
 if TYPE_CHECKING:
-    from promptrail.providers.cache import ResponseCache
+    from promptrail.providers.cache import LayeredCache, ResponseCache
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "openai": {"concurrency": 16},
@@ -196,7 +196,7 @@ class ModelClient:
     def __init__(
         self,
         providers: dict[str, dict[str, Any]] | None = None,
-        cache: ResponseCache | None = None,
+        cache: ResponseCache | LayeredCache | None = None,
         mode: str = "read-write",
     ) -> None:
         if mode not in MODES:

@@ -8,6 +8,10 @@ Read once into memory on first use (a later line for the same key wins); appende
 exclusive ``fcntl`` lock, one ``write`` per line, so concurrent processes can share the file.
 Costs are not stored: they are recomputed from tokens with the current price table. Neither
 headers nor keys are stored.
+
+With ``cache: {store: true}`` in promptrail.yaml the responses also live in the store's
+``response_cache`` table (``StoreCache``): a lookup tries the file, then the store; new
+responses go to the store, so every machine sharing a team store replays them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,89 @@ RESPONSE_FIELDS = (
     "model",
     "tool_calls",  # only when the model called tools
 )
+
+
+def record_of(response: Any) -> dict[str, Any]:
+    return {
+        "text": response.text,
+        "input_tokens": int(response.input_tokens),
+        "output_tokens": int(response.output_tokens),
+        "cached_tokens": int(response.cached_tokens),
+        "latency_ms": round(float(response.latency_ms), 1),
+        "model": response.model,
+        **({"tool_calls": response.tool_calls} if getattr(response, "tool_calls", None) else {}),
+    }
+
+
+def open_cache(ws: Any) -> Any:
+    """The workspace's cache: the file, and the store too when ``cache.store`` is set."""
+    cfg = ws.config.cache
+    file = ResponseCache(ws.root / cfg.path)
+    return LayeredCache(file, StoreCache(ws.store())) if cfg.store else file
+
+
+class StoreCache:
+    """Responses in the store's ``response_cache`` table, read once, written as they come."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._entries: dict[str, dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            if self._entries is None:
+                rows = self.store.query("SELECT key, response FROM response_cache")[1]
+                self._entries = {
+                    k: json.loads(r) if isinstance(r, str) else r for k, r in rows if r
+                }
+            return self._entries
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._load()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self._load().get(key)
+
+    def put(self, key: str, request: Any, response: Any) -> None:
+        record = record_of(response)
+        self._load()[key] = record
+        self.store.write(
+            {
+                "response_cache": [
+                    {
+                        "key": key,
+                        "provider": request.provider,
+                        "model": request.model,
+                        "response": record,
+                        "recorded_at": datetime.now(UTC),
+                    }
+                ]
+            }
+        )
+
+
+class LayeredCache:
+    """The recordings file first, then the store; new responses go to the store."""
+
+    def __init__(self, file: ResponseCache, store: StoreCache) -> None:
+        self.file, self.store = file, store
+
+    def __len__(self) -> int:
+        return len(self.file) + len(self.store)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.file or key in self.store
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        hit = self.file.get(key)
+        return hit if hit is not None else self.store.get(key)
+
+    def put(self, key: str, request: Any, response: Any) -> None:
+        self.store.put(key, request, response)
 
 
 class ResponseCache:
@@ -73,16 +160,7 @@ class ResponseCache:
         return self._load().get(key)
 
     def put(self, key: str, request: Any, response: Any) -> None:
-        record: dict[str, Any] = {
-            "text": response.text,
-            "input_tokens": int(response.input_tokens),
-            "output_tokens": int(response.output_tokens),
-            "cached_tokens": int(response.cached_tokens),
-            "latency_ms": round(float(response.latency_ms), 1),
-            "model": response.model,
-        }
-        if getattr(response, "tool_calls", None):
-            record["tool_calls"] = response.tool_calls
+        record = record_of(response)
         line = (
             json.dumps(
                 {
