@@ -143,7 +143,7 @@ def test_secrets_never_reach_the_store(store_url: str) -> None:
 
 
 def test_at_now_prints_approvals_and_reason_and_json_names_the_anchor(ws: Workspace, cli) -> None:
-    store = Store(ws.store_path())
+    store = ws.store()
     for env in ("staging", "production"):
         record_gate_run(store, env, ws.resolve("faq-answer"))
     assert promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")[0] == 0
