@@ -175,11 +175,11 @@ def test_at_now_prints_approvals_and_reason_and_json_names_the_anchor(ws: Worksp
     [s] = json.loads(cli("-C", str(ws.root), "at", "staging", "now", "--json")[1])["prompts"]
     assert s["anchor"]["seq"] == s["audit"]["seq"] < seq
     # a store whose anchored row was rewritten no longer matches the lockfile's anchor
-    import duckdb
+    from storehelp import raw_execute
 
-    con = duckdb.connect(str(store.path))
-    con.execute("UPDATE audit_log SET hash = 'sha256:' || repeat('0', 64) WHERE seq = ?", [seq])
-    con.close()
+    raw_execute(
+        store, f"UPDATE audit_log SET hash = 'sha256:' || repeat('0', 64) WHERE seq = {int(seq)}"
+    )
     [p] = json.loads(cli("-C", str(ws.root), "at", "production", "now", "--json")[1])["prompts"]
     assert p["anchor"]["matches_store"] is False
     code, _, err = cli("-C", str(ws.root), "at", "production", "yesterday-ish")

@@ -7,7 +7,7 @@ run's writes reuse one connection while other processes still get their turn bet
 Read-only verbs open the file read-only (several readers at once, and a read-only mount work;
 a missing file reads as an empty store). A call that finds the file locked by another process
 says so once on stderr ("waiting for the store ...: held by PID n on HOST") and retries with
-exponential backoff and jitter (10 ms doubling to 500 ms) for up to ``lock_timeout`` seconds
+exponential backoff and jitter (10 ms doubling to 100 ms) for up to ``lock_timeout`` seconds
 (60, or ``PROMPTRAIL_STORE_WAIT``), then raises ``OperationalError`` naming the file. Inside
 one process a lock serialises transactions, so a run's threads never race each other.
 """
@@ -129,6 +129,8 @@ class DuckDBStore(Store):
 
         deadline = time.monotonic() + self.lock_timeout
         delay, told = 0.01, False
+        if self._someone_waits():  # we just let go for another process: give it its turn
+            time.sleep(random.uniform(0.15, 0.3))
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
@@ -152,7 +154,7 @@ class DuckDBStore(Store):
                     )
                     told = True
                 time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
-                delay = min(delay * 2, 0.5)
+                delay = min(delay * 2, 0.1)
             except duckdb.Error as exc:
                 raise self._unusable(exc) from None
 
