@@ -262,7 +262,7 @@ class ModelClient:
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        key = request.key()
+        key = request.key() if self.cache is not None else ""  # no cache: no hashing
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
