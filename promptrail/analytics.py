@@ -4,9 +4,11 @@
     analytics.pass_rate_by_version("support-reply")            # the workspace's store
     analytics.frame("SELECT * FROM runs WHERE status = 'failed'", db="ci.duckdb")
 
-``db`` is a path or a ``Store``; without one, ``PROMPTRAIL_DB`` or the ``store:`` of the
-``promptrail.yaml`` in the current directory (default ``.promptrail/promptrail.duckdb``).
-pandas is imported only here, and only when a frame is built.
+``db`` is a path, a ``postgresql://`` URL or a ``Store``; without one, ``PROMPTRAIL_DB`` or
+the ``store:`` of the ``promptrail.yaml`` in the current directory (default
+``.promptrail/promptrail.duckdb``). The SQL runs where the store is (DuckDB, or PostgreSQL for
+a team store: the helpers' queries are written to run on both); pandas is imported only
+here, and only when a frame is built.
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ def _store(db: str | Path | Store | None) -> Store:
     if isinstance(db, Store):
         return db
     if db is not None:
-        return Store(db)
+        store: Store = Store(db, read_only=True)
+        return store
     if os.environ.get("PROMPTRAIL_DB"):
-        return Store(os.environ["PROMPTRAIL_DB"])
+        store = Store(os.environ["PROMPTRAIL_DB"], read_only=True)
+        return store
     if Path("promptrail.yaml").is_file():
         from promptrail.workspace import Workspace
 
-        return Store(Workspace(".").store_path())
-    return Store(DEFAULT_STORE)
+        return Workspace(".").store(read_only=True)  # type: ignore[no-any-return]
+    store = Store(DEFAULT_STORE, read_only=True)
+    return store
 
 
 def frame(sql: str, params: list[Any] | None = None, db: str | Path | Store | None = None) -> Any:
@@ -42,6 +47,8 @@ def frame(sql: str, params: list[Any] | None = None, db: str | Path | Store | No
     require("pandas", "analytics")  # DuckDB's .df() needs it: fail here with the install hint
 
     store = _store(db)
+    if store.dialect != "duckdb":
+        return store.arrow(sql, params).to_pandas()
     with store.connection() as con:
         from promptrail.store.db import check_read_only
 
@@ -62,7 +69,7 @@ def pass_rate_by_version(prompt: str | None = None, db: str | Path | Store | Non
         "SELECT prompt, version, date_trunc('day', started_at) AS day, "
         "sum(cases) AS cases, sum(pass_rate * cases) / sum(cases) AS pass_rate "
         f"FROM pass_rates WHERE true {where}"
-        "GROUP BY ALL ORDER BY prompt, day, version",
+        "GROUP BY 1, 2, 3 ORDER BY prompt, day, version",
         params,
         db,
     )
@@ -77,7 +84,7 @@ def cost_trend(prompt: str | None = None, db: str | Path | Store | None = None) 
         "avg(c.input_tokens + c.output_tokens) AS tokens_per_call, count(*) AS calls "
         "FROM case_results c JOIN runs r USING (run_id) "
         f"WHERE c.role = 'candidate' {where}"
-        "GROUP BY ALL ORDER BY c.prompt, day, c.version",
+        "GROUP BY 1, 2, 3 ORDER BY c.prompt, day, c.version",
         params,
         db,
     )
@@ -110,7 +117,7 @@ def compare_runs(run_a: str, run_b: str, db: str | Path | Store | None = None) -
     return frame(
         "WITH r AS (SELECT run_id, prompt, role, case_id, "
         "           avg(CASE WHEN passed THEN 1.0 ELSE 0.0 END) AS pass_rate "
-        "           FROM case_results WHERE run_id IN (?, ?) GROUP BY ALL) "
+        "           FROM case_results WHERE run_id IN (?, ?) GROUP BY 1, 2, 3, 4) "
         "SELECT coalesce(a.prompt, b.prompt) AS prompt, coalesce(a.role, b.role) AS role, "
         "       coalesce(a.case_id, b.case_id) AS case_id, a.pass_rate AS pass_rate_a, "
         "       b.pass_rate AS pass_rate_b "

@@ -33,7 +33,7 @@ from promptrail.hashing import HASH_PREFIX, content_hash
 from promptrail.secrets import redact
 
 if TYPE_CHECKING:
-    from promptrail.store.db import Store
+    from promptrail.store.base import Store
 
 GENESIS = "sha256:" + "0" * 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -133,10 +133,11 @@ def append(
     """Append one row inside the caller's open transaction on ``con``; returns the row.
 
     ``seq`` is max(seq) + 1 read inside this same transaction. That is safe without a
-    sequence or a retry loop because only one writer exists at a time: DuckDB lets one
-    process open the file (the others wait in ``Store``'s lock retry) and ``Store`` runs one
-    transaction at a time per process. Were that ever violated, the primary key on ``seq``
-    would refuse the second row rather than fork the chain.
+    sequence or a retry loop because only one appender runs at a time: ``Store.append_audit``
+    (the way in) serialises appenders first — DuckDB lets one process open the file and runs
+    one transaction at a time per process; PostgreSQL takes an advisory transaction lock,
+    across hosts. Were that ever violated, the primary key on ``seq`` would refuse the second
+    row rather than fork the chain.
     """
     last = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
@@ -262,8 +263,7 @@ def verify(
 ) -> dict[str, Any]:
     """{status: ok|broken, rows, first_bad_seq, reason} for the store's chain alone
     (``anchors.verify`` adds the lockfiles' anchors)."""
-    with store.connection() as con:
-        return check(_stream(con.execute(_SELECT.format(src="audit_log"))), key, collect)
+    return check(store.audit_rows(), key, collect)
 
 
 def export(store: Store, fmt: str, out: str | Path) -> dict[str, Any]:
@@ -278,13 +278,22 @@ def export(store: Store, fmt: str, out: str | Path) -> dict[str, Any]:
         "json": "(FORMAT json, ARRAY true)",
         "parquet": "(FORMAT parquet)",
     }[fmt]
-    with store.connection() as con:
+    import duckdb
+
+    log = store.arrow(f"SELECT {COLUMNS} FROM audit_log ORDER BY seq")  # noqa: F841 (scanned)
+    con = duckdb.connect()  # writes the file from the Arrow batch, whatever the store's engine
+    try:
+        con.execute("SET TimeZone = 'UTC'")
         con.execute(
-            f"COPY (SELECT {COLUMNS} FROM audit_log ORDER BY seq) TO {_literal(tmp)} {options}"
+            f"COPY (SELECT seq::BIGINT AS seq, occurred_at::TIMESTAMPTZ AS occurred_at, actor, "
+            "event, subject, payload::JSON AS payload, prev_hash, hash, actor_source, hmac "
+            "FROM log ORDER BY seq) "
+            f"TO {_literal(tmp)} {options}"
         )
-        rows = con.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+    finally:
+        con.close()
     tmp.replace(out)
-    return {"format": fmt, "path": str(out), "rows": rows}
+    return {"format": fmt, "path": str(out), "rows": log.num_rows}
 
 
 def verify_export(path: str | Path) -> dict[str, Any]:

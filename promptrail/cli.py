@@ -71,7 +71,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from promptrail.scaffold import init
 
     target = args.dir if args.dir else args.C
-    result = init(target)
+    result = init(target, args.install)
 
     def human() -> None:
         say(f"Scaffolded a promptrail workspace in {result['root']}:")
@@ -321,10 +321,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return verbs.promotion(result).exit_code
 
 
-def _store(args: argparse.Namespace) -> Any:
-    from promptrail.store import Store
-
-    return Store(workspace(args).store_path())
+def _store(args: argparse.Namespace, read_only: bool = True) -> Any:
+    """The workspace's store; read-only verbs open it read-only."""
+    return workspace(args).store(read_only=read_only)
 
 
 @command("at")
@@ -421,32 +420,9 @@ def _print_verify(r: dict[str, Any]) -> None:
     say(f"audit verify: {r['status']}")
 
 
-@command("store")
-def cmd_store(args: argparse.Namespace) -> int:
-    from promptrail.retention import prune_outputs
-
-    if not args.outputs_older_than:
-        raise UsageError("store prune needs --outputs-older-than AGE (e.g. 90d)")
-    result = prune_outputs(_store(args), args.outputs_older_than, actor(args))
-    emit(
-        args,
-        result,
-        lambda: say(
-            f"pruned the inputs and outputs of {result['case_results']} case results "
-            f"({result['runs']} runs) created before {result['cutoff']}; audited"
-        ),
-    )
-    return EXIT_OK
-
-
 @command("sql")
 def cmd_sql(args: argparse.Namespace) -> int:
-    import duckdb
-
-    try:
-        cols, rows = _store(args).query(args.query)
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}", kind="sql") from None
+    cols, rows = _store(args).sql(args.query)
     if args.json:
         emit(args, [dict(zip(cols, r, strict=True)) for r in rows])
         return EXIT_OK
@@ -458,6 +434,44 @@ def cmd_sql(args: argparse.Namespace) -> int:
         table.add_row(*("" if v is None else str(v) for v in r))
     Console().print(table)
     return EXIT_OK
+
+
+@command("store")
+def cmd_store(args: argparse.Namespace) -> int:
+    from promptrail.store import copy as store_copy
+
+    if args.action == "prune":
+        from promptrail.retention import prune_outputs
+
+        if not args.outputs_older_than:
+            raise UsageError("store prune needs --outputs-older-than AGE (e.g. 90d)")
+        result = prune_outputs(_store(args, read_only=False), args.outputs_older_than, actor(args))
+        emit(
+            args,
+            result,
+            lambda: say(
+                f"pruned the inputs and outputs of {result['case_results']} case results "
+                f"({result['runs']} runs) created before {result['cutoff']}; audited"
+            ),
+        )
+        return EXIT_OK
+    if args.action == "migrate":
+        store = _store(args, read_only=False)
+        data: dict[str, Any] = {"store": store.label, "applied": store.migrate()}
+        emit(args, data, lambda: say(f"{store.label}: schema up to date"))
+        return EXIT_OK
+    if len(args.places) != 2:
+        raise UsageError("use `promptrail store copy SRC DST` (paths or postgresql:// URLs)")
+    data = store_copy.copy(args.places[0], args.places[1])
+    emit(
+        args,
+        data,
+        lambda: say(
+            f"copied {data['rows']} rows from {data['source']} to {data['destination']}; "
+            f"audit chain {data['audit']['status']} ({data['audit']['rows']} rows)"
+        ),
+    )
+    return EXIT_OK if data["audit"]["status"] == "ok" else 1  # the copy does not verify
 
 
 @command("drift")
@@ -592,6 +606,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("init", "scaffold a workspace: config, example prompt, component, suite, CI")
     p.add_argument("dir", nargs="?", help="where (default: -C or the current directory)")
+    p.add_argument(
+        "--install",
+        metavar="SPEC",
+        help="how CI installs promptrail (it is not on PyPI): a repository URL such as "
+        "git+https://github.com/OWNER/promptrail@v0.2.0, or any pip requirement "
+        "(default: the repository variable PROMPTRAIL_INSTALL)",
+    )
     p = verb("lint", "the lint gate alone; no model calls")
     p.add_argument("names", nargs="*", metavar="NAME", help="prompts to lint (default: all)")
     p = verb("render", "the resolved messages as the provider receives them")
@@ -677,15 +698,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="export format (default: csv)",
     )
     p.add_argument("--output", metavar="PATH", help="export to this file (default: audit.FORMAT)")
-    p = verb("store", "look after the store: prune old model inputs and outputs (audited)")
-    p.add_argument("action", choices=["prune"], help="prune: clear old inputs and outputs")
+    p = verb("sql", "run SQL on the store, print a table (or JSON)")
+    p.add_argument("query", metavar="QUERY", help="a read-only SQL query (SELECT, EXPLAIN...)")
+    p = verb(
+        "store",
+        "look after the store: prune old model inputs and outputs (audited), copy a history "
+        "into another store (file <-> team store), migrate",
+    )
+    p.add_argument(
+        "action",
+        choices=["prune", "copy", "migrate"],
+        help="prune: clear old inputs and outputs; copy SRC DST; migrate",
+    )
+    p.add_argument(
+        "places", nargs="*", metavar="SRC DST", help="copy: two DuckDB paths or postgresql:// URLs"
+    )
     p.add_argument(
         "--outputs-older-than",
         metavar="AGE",
-        help="clear the inputs and outputs of case results older than AGE (90d, 12h, 2w)",
+        help="prune: clear the inputs and outputs of case results older than AGE (90d, 12h, 2w)",
     )
-    p = verb("sql", "run SQL on the store, print a table (or JSON)")
-    p.add_argument("query", metavar="QUERY", help="a read-only SQL query (SELECT, EXPLAIN...)")
     p = verb("plugins", "the gates, assertions, providers and targets found, and where from")
     p.add_argument(
         "--kind",
@@ -779,6 +811,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("promptrail: interrupted\n")
         return 130
+    finally:
+        if "promptrail.store.db" in sys.modules:  # the command is done with the file
+            sys.modules["promptrail.store.db"].close_all()
 
 
 if __name__ == "__main__":

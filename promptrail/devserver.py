@@ -11,7 +11,8 @@ protocols, so tests and benchmarks drive the real SDKs with no network and no ke
   before any normal one; ``status=0`` drops the connection without answering. A 401 echoes
   the key it was sent, as a careless server would, so tests can check it is scrubbed.
 - ``requests`` records every call: ``{"path", "protocol", "body", "headers", "handled_ms"}``
-  (``handled_ms``: from reading the body to the answer sent); ``max_in_flight`` is the most
+  (``handled_ms``: from reading the body to the answer sent; ``handled``: those two
+  ``time.perf_counter()`` stamps, comparable within the server's own process); ``max_in_flight`` is the most
   calls seen at once; ``GET /_stats`` returns ``{"requests", "max_in_flight"}`` and
   ``GET /_stats?reset=1`` also clears them, as ``reset()`` does.
 - Usage: about one token per four characters, ``len(text) // 4 + 1``.
@@ -242,7 +243,9 @@ class FakeLLMServer:
                         time.sleep(server.latency)
                     self._answer(protocol, body, failure)
                 finally:
-                    record["handled_ms"] = (time.perf_counter() - started) * 1000
+                    ended = time.perf_counter()
+                    record["handled_ms"] = (ended - started) * 1000
+                    record["handled"] = (started, ended)  # perf_counter: same-process clock
                     with server._lock:
                         server.in_flight -= 1
 

@@ -137,7 +137,7 @@ def lock_drift(ws: Any, env: str, store: Any) -> list[Finding]:
     rows = store.query_dicts(
         "SELECT name, content_hash FROM (SELECT name, content_hash, row_number() OVER "
         "(PARTITION BY name ORDER BY promoted_at DESC) AS rn FROM promotions WHERE env = ?) "
-        "WHERE rn = 1",
+        "AS ranked WHERE rn = 1",
         [env],
     )
     live = {r["name"]: r["content_hash"] for r in rows}
@@ -262,12 +262,11 @@ def run_drift(
     progress: Any = None,
 ) -> dict[str, Any]:
     from promptrail.pipeline import new_run_id, now
-    from promptrail.store import Store
     from promptrail.workspace import Workspace
 
     ws = Workspace(workspace)
     envs = [env] if env else [e.name for e in ws.config.environments if e.gate_names()]
-    store = Store(ws.store_path())
+    store = ws.store()
     run_id = new_run_id("drift")
     started = now()
     findings: list[Finding] = []

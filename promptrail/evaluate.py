@@ -149,16 +149,13 @@ class Evaluator:
         cache_mode: str | None = None,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
-        from promptrail.providers import ModelClient, ResponseCache
+        from promptrail.providers import ModelClient
+        from promptrail.providers.cache import open_cache
 
         self.ws = ws
         cfg = ws.config
         self.cache_mode = cache_mode or cfg.cache.mode
-        cache = (
-            None
-            if self.cache_mode == "off"
-            else ResponseCache(ws.root / ws.inside(cfg.cache.path, "promptrail.yaml"))
-        )
+        cache = None if self.cache_mode == "off" else open_cache(ws)
         self.client = ModelClient(cfg.providers, cache=cache, mode=self.cache_mode)
         self.judge = ProviderJudge(self.client, cfg.judge.provider, cfg.judge.name)
         self.progress = progress

@@ -240,6 +240,8 @@ class Environment(Strict):
 class CacheSettings(Strict):
     path: str = ".promptrail/cache.jsonl"
     mode: Literal["off", "read-write", "replay"] = "read-write"
+    # also keep responses in the store (a team store: CI re-runs replay earlier runs' calls)
+    store: bool = False
 
 
 class JudgeSettings(Strict):

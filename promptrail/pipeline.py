@@ -248,7 +248,6 @@ def run_gate(
 ) -> dict[str, Any]:
     """Gate candidates for ``env``; returns the ``gate --json`` document."""
     from promptrail.evaluate import Evaluator
-    from promptrail.store import Store
     from promptrail.suites import load_suite
     from promptrail.workspace import Workspace
 
@@ -269,7 +268,7 @@ def run_gate(
     resolved = [ws.resolve(name) for name in candidates]
     suites = {name: load_suite(ws, name) for name in candidates}
     run_id = run_id or new_run_id()
-    store = Store(ws.store_path())
+    store = ws.store()
     commit, dirty = git_state(ws.root)
     evaluator = Evaluator(ws, cache_mode, progress)
     evaluator.get_ready(resolved, suites)
@@ -298,21 +297,26 @@ def run_gate(
                     "host": socket.gethostname(),
                     "pid": os.getpid(),
                     "promptrail_version": __version__,
+                    "heartbeat_at": started,
                 }
             ]
         }
     )
     outcomes: list[PromptOutcome] = []
-    try:
+    # a heartbeat while the run goes on, so other hosts can tell it is alive
+    with store.lease(run_id):
+        try:
 
-        def one(name: str) -> PromptOutcome:
-            outcome = gate_prompt(ws, run_id, name, env, gate_names, evaluator, keep_going, hooks)
-            store.write(outcome.records)  # one transaction per prompt
-            return outcome
+            def one(name: str) -> PromptOutcome:
+                outcome = gate_prompt(
+                    ws, run_id, name, env, gate_names, evaluator, keep_going, hooks
+                )
+                store.write(outcome.records)  # one transaction (one batch) per prompt
+                return outcome
 
-        outcomes = hooks.map(one, candidates)
-    finally:
-        evaluator.close()
+            outcomes = hooks.map(one, candidates)
+        finally:
+            evaluator.close()
     status = overall([o.status for o in outcomes]) if outcomes else "passed"
     result: dict[str, Any] = {
         "run_id": run_id,

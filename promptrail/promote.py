@@ -3,17 +3,14 @@
 A promotion is refused (with a reason a release manager can act on) unless the exact content
 hash passed every gate of the target environment in a recorded gate run, is live in the
 environment it ``requires``, has enough approvals from people other than the promoter, and the
-working tree still holds what was gated. Promotions to one environment are serialised by a
-file lock, so two at once are both kept and the lockfile is never torn.
+working tree still holds what was gated. Promotions to one environment are serialised by the
+store's promotion lock (a file lock for DuckDB, an advisory lock on PostgreSQL, so it holds
+across hosts), so two at once are both kept and the lockfile is never torn.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,19 +29,6 @@ if TYPE_CHECKING:
 @dataclass
 class Refused(Exception):
     reason: str
-
-
-@contextmanager
-def env_lock(ws: Workspace, env: str) -> Iterator[None]:
-    path = ws.root / "environments" / f".{env}.promote.lck"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def parse_target(text: str) -> tuple[str, str]:
@@ -96,10 +80,9 @@ def promote(
     """``approvals`` are names (``--approved-by``) or ``approvals.Approval``s;
     ``approvals_from`` (``github:PR``) adds the PR's reviews that approved this content."""
     from promptrail.approvals import decide
-    from promptrail.store import Store
 
     environment = ws.config.environment(env)
-    store = Store(ws.store_path())
+    store = ws.store()
     resolved = content or snapshots.content_of(ws, name, version=version)
     result: dict[str, Any] = {
         "status": "refused",
@@ -112,7 +95,7 @@ def promote(
     }
     decision = decide(ws, environment, actor, resolved, approvals, approvals_from, repo)
     approvers = decision.counted
-    with env_lock(ws, env):
+    with store.promotion_lock(env):
         lock_path = ws.lock_path(env)
         entries = read_lock(lock_path)
         current = entries.get(name)
@@ -261,10 +244,8 @@ def rollback(
     repo: str | None = None,
 ) -> dict[str, Any]:
     """Re-promote the version that was live before the current one."""
-    from promptrail.store import Store
-
     ws.config.environment(env)
-    history = live(Store(ws.store_path()), env, name)
+    history = live(ws.store(), env, name)
     current = read_lock(ws.lock_path(env)).get(name)
     # What each promotion replaced counts too: the lock entry the first recorded promotion
     # replaced may come from git (a fresh store), and is still a version that was live here.

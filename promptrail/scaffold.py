@@ -21,8 +21,27 @@ def _files(root: Any, prefix: str = "") -> list[tuple[str, bytes]]:
     return out
 
 
-def init(target: str | Path) -> dict[str, Any]:
+INSTALL_TOKEN = "__PROMPTRAIL_INSTALL__"
+INSTALL_VARIABLE = "${{ vars.PROMPTRAIL_INSTALL }}"
+
+
+def install_spec(spec: str | None) -> str:
+    """What the CI workflows ``pip install``: promptrail is not on PyPI, so a repository URL
+    (given the postgres extra for the team store) or any pip requirement; without one, the
+    repository variable PROMPTRAIL_INSTALL (the workflow stops with a message while unset)."""
+    if not spec:
+        return INSTALL_VARIABLE
+    spec = spec.strip()
+    if '"' in spec or "\n" in spec:
+        raise UsageError(f"--install takes a pip requirement or URL, got {spec!r}")
+    if spec.startswith(("git+", "https://", "http://", "file:")):
+        return f"promptrail[postgres] @ {spec}"
+    return spec
+
+
+def init(target: str | Path, install: str | None = None) -> dict[str, Any]:
     root = Path(target).resolve()
+    spec = install_spec(install)
     if (root / "promptrail.yaml").exists():
         raise UsageError(
             "a promptrail workspace already exists here", file=root / "promptrail.yaml"
@@ -33,6 +52,8 @@ def init(target: str | Path) -> dict[str, Any]:
         if dest.exists():
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if rel.startswith(".github/workflows/"):
+            data = data.replace(INSTALL_TOKEN.encode(), spec.encode())
         dest.write_bytes(data)
         written.append(rel)
     from promptrail import editor_schemas

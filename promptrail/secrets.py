@@ -122,15 +122,26 @@ def is_secret_name(name: str) -> bool:
     return upper.endswith(SECRET_ENV_SUFFIXES) or any(w in upper for w in SECRET_ENV_WORDS)
 
 
+_REGISTERED: set[str] = set()
+
+
+def register(value: str | None) -> None:
+    """Treat ``value`` as a secret from now on in this process (a password read from a store
+    URL, say): ``redact`` replaces it wherever it appears."""
+    if value and len(value) >= 4:
+        _REGISTERED.add(value)
+
+
 def secret_values() -> list[str]:
-    """The values of this process's secret-looking environment variables (8+ characters),
-    longest first so a key that contains another is replaced whole."""
+    """The values of this process's secret-looking environment variables (8+ characters)
+    and of ``register``ed secrets, longest first so a key that contains another is replaced
+    whole."""
     values = {
         v
         for k, v in os.environ.items()
         if is_secret_name(k) and len(v) >= MIN_SECRET_LENGTH and v.strip() == v
     }
-    return sorted(values, key=len, reverse=True)
+    return sorted(values | _REGISTERED, key=len, reverse=True)
 
 
 def candidate_pattern(values: list[str] | None = None) -> str:

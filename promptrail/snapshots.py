@@ -112,12 +112,7 @@ def from_store(
 def _from_store_path(
     ws: Workspace, name: str, content_hash: str | None, version: str | None
 ) -> ResolvedPrompt | None:
-    path = ws.store_path()
-    if not path.exists():
-        return None
-    from promptrail.store import Store
-
-    return from_store(Store(path), name, content_hash, version)
+    return from_store(ws.store(read_only=True), name, content_hash, version)
 
 
 def _from_git(

@@ -246,13 +246,34 @@ class Workspace:
     def lock_path(self, env: str) -> Path:
         return self.root / "environments" / f"{env}.lock"
 
-    def store_path(self) -> Path:
+    def store_target(self) -> Any:
+        """Where the store is (``store.target.Target``): ``PROMPTRAIL_DB``, else ``store:``
+        (a path relative to the workspace, or a postgresql:// URL)."""
         import os
+
+        from promptrail.store.target import is_url, parse
 
         override = os.environ.get("PROMPTRAIL_DB")
         if override:
-            return Path(override)
-        return self.root / self.config.store
+            return parse(override, origin="the PROMPTRAIL_DB environment variable")
+        value = self.config.store
+        if is_url(value):
+            from promptrail.yamlio import line_of
+
+            text = self.read(CONFIG_FILE)
+            return parse(value, origin=CONFIG_FILE, line=line_of(text, ("store",)))
+        return parse(self.root / value)
+
+    def store_path(self) -> Path:
+        """The DuckDB file of a file store (a PostgreSQL store has none: see store_target)."""
+        target = self.store_target()
+        return target.path if target.path is not None else self.root / ".promptrail" / "none"
+
+    def store(self, read_only: bool = False) -> Any:
+        """The workspace's store; ``read_only`` for verbs that only read it."""
+        from promptrail.store import Store
+
+        return Store(self.store_target(), read_only=read_only)
 
 
 def _suggest(name: str, known: list[str]) -> str:

@@ -99,3 +99,37 @@ def run_cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# -- stores: every store test runs on both engines -------------------------------------------
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL server per test session (per xdist worker)."""
+    import pgserver
+
+    reason = pgserver.why_unavailable()
+    if reason:
+        if os.environ.get("PROMPTRAIL_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here (PROMPTRAIL_REQUIRE_POSTGRES): {reason}")
+        pytest.skip(reason)
+    server = pgserver.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh database on the session's server."""
+    from promptrail.store import Store
+
+    url = pg_server.create_database()
+    yield url
+    Store(url).close()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's store lives: a DuckDB file, then a fresh PostgreSQL database."""
+    if request.param == "duckdb":
+        return str(tmp_path / "store.duckdb")
+    return str(request.getfixturevalue("pg_url"))

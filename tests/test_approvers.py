@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from release_helpers import record_gate_run
 
-from promptrail.store import Store
 from promptrail.workspace import Workspace
 
 
@@ -16,7 +15,7 @@ from promptrail.workspace import Workspace
 def ws(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("PROMPTRAIL_DB", str(workspace / ".promptrail" / "t.duckdb"))
     ws = Workspace(workspace)
-    store = Store(ws.store_path())
+    store = ws.store()
     for env in ("staging", "production"):
         record_gate_run(store, env, ws.resolve("faq-answer"))
     return ws
@@ -43,7 +42,7 @@ def test_only_listed_approvers_count_and_the_refusal_says_whose_were_ignored(
     assert code == 1 and r["status"] == "refused"
     assert "needs 1 approval(s) from its approvers (lead@acme.test)" in r["reason"]
     assert "ignored: carol@acme.test (not one of production's approvers)" in r["reason"]
-    refused = Store(ws.store_path()).query_dicts(
+    refused = ws.store().query_dicts(
         "SELECT payload FROM audit_log WHERE event = 'promotion-refused'"
     )
     assert json.loads(refused[-1]["payload"])["approvals_ignored"] == [

@@ -18,8 +18,8 @@ from promptrail.workspace import Workspace
 
 
 @pytest.fixture
-def ws(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("PROMPTRAIL_DB", str(workspace / ".promptrail" / "t.duckdb"))
+def ws(workspace: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("PROMPTRAIL_DB", store_url)
     return Workspace(workspace)
 
 
@@ -31,7 +31,7 @@ def at(cli, ws: Workspace, when: datetime | str, *name: str) -> dict:
 
 
 def test_at_before_between_and_after_rollback(ws: Workspace, cli, tmp_path: Path) -> None:
-    store = Store(ws.store_path())
+    store = ws.store()
     before = datetime.now(UTC)
     v1 = ws.resolve("faq-answer")
     record_gate_run(store, "staging", v1)
@@ -70,7 +70,7 @@ def test_at_times_without_zone_are_utc_and_bad_times_are_exit_2(ws: Workspace, c
 
 
 def test_history_in_time_order(ws: Workspace, cli) -> None:
-    store = Store(ws.store_path())
+    store = ws.store()
     record_gate_run(store, "staging", ws.resolve("faq-answer"))
     promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")
     code, out, _ = cli("-C", str(ws.root), "history", "faq-answer", "--json")
@@ -91,18 +91,23 @@ def _chain(store: Store, n: int = 5) -> None:
         ("UPDATE audit_log SET payload = '{\"i\":99}' WHERE seq = 3", 3),
         ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", 2),
         ("DELETE FROM audit_log WHERE seq = 4", 5),
-        (
-            "UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 END WHERE seq IN (2, 3)",
+        (  # in two steps: PostgreSQL checks the key row by row
+            "UPDATE audit_log SET seq = -seq WHERE seq IN (2, 3); UPDATE audit_log SET seq = "
+            "CASE seq WHEN -2 THEN 3 WHEN -3 THEN 2 END WHERE seq < 0",
             2,
         ),
     ],
 )
 def test_audit_detects_edit_delete_reorder(
-    tmp_path: Path, cli, tamper: str, bad_seq: int, monkeypatch: pytest.MonkeyPatch, workspace: Path
+    store_url: str,
+    cli,
+    tamper: str,
+    bad_seq: int,
+    monkeypatch: pytest.MonkeyPatch,
+    workspace: Path,
 ) -> None:
-    db = tmp_path / "a.duckdb"
-    monkeypatch.setenv("PROMPTRAIL_DB", str(db))
-    store = Store(db)
+    monkeypatch.setenv("PROMPTRAIL_DB", store_url)
+    store = Store(store_url)
     _chain(store)
     assert audit.verify(store) == {"status": "ok", "rows": 5, "first_bad_seq": None, "reason": None}
     store.execute(tamper)
@@ -112,21 +117,22 @@ def test_audit_detects_edit_delete_reorder(
 
 
 def test_audit_export_formats(
-    tmp_path: Path, cli, workspace: Path, monkeypatch: pytest.MonkeyPatch
+    store_url: str, tmp_path: Path, cli, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PROMPTRAIL_DB", str(tmp_path / "a.duckdb"))
-    _chain(Store(tmp_path / "a.duckdb"), 3)
+    monkeypatch.setenv("PROMPTRAIL_DB", store_url)
+    _chain(Store(store_url), 3)
     for fmt in ("csv", "json", "parquet"):
         out = tmp_path / f"audit.{fmt}"
         code, text, _ = cli(
             "-C", str(workspace), "audit", "export", "--format", fmt, "--output", str(out), "--json"
         )
         assert code == 0 and json.loads(text)["rows"] == 3 and out.stat().st_size > 0
+        assert audit.verify_export(out)["status"] == "ok"
     assert json.loads((tmp_path / "audit.json").read_text())[0]["seq"] == 1
 
 
-def test_secrets_never_reach_the_store(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.duckdb")
+def test_secrets_never_reach_the_store(store_url: str) -> None:
+    store = Store(store_url)
     store.append_audit("x", "me", "y", {"note": "key sk-proj-abcdefghijklmnopqrstuvwxyz012345"})
     store.write({"runs": [{"run_id": "r", "args": {"k": "sk-ant-api03-abcdefghijklmnopqrstu"}}]})
     dump = json.dumps(store.query("SELECT * FROM audit_log")[1], default=str) + json.dumps(
@@ -137,7 +143,7 @@ def test_secrets_never_reach_the_store(tmp_path: Path) -> None:
 
 
 def test_at_now_prints_approvals_and_reason_and_json_names_the_anchor(ws: Workspace, cli) -> None:
-    store = Store(ws.store_path())
+    store = ws.store()
     for env in ("staging", "production"):
         record_gate_run(store, env, ws.resolve("faq-answer"))
     assert promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")[0] == 0
@@ -169,11 +175,11 @@ def test_at_now_prints_approvals_and_reason_and_json_names_the_anchor(ws: Worksp
     [s] = json.loads(cli("-C", str(ws.root), "at", "staging", "now", "--json")[1])["prompts"]
     assert s["anchor"]["seq"] == s["audit"]["seq"] < seq
     # a store whose anchored row was rewritten no longer matches the lockfile's anchor
-    import duckdb
+    from storehelp import raw_execute
 
-    con = duckdb.connect(str(store.path))
-    con.execute("UPDATE audit_log SET hash = 'sha256:' || repeat('0', 64) WHERE seq = ?", [seq])
-    con.close()
+    raw_execute(
+        store, f"UPDATE audit_log SET hash = 'sha256:' || repeat('0', 64) WHERE seq = {int(seq)}"
+    )
     [p] = json.loads(cli("-C", str(ws.root), "at", "production", "now", "--json")[1])["prompts"]
     assert p["anchor"]["matches_store"] is False
     code, _, err = cli("-C", str(ws.root), "at", "production", "yesterday-ish")

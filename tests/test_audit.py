@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from storehelp import is_pg, raw_execute
 
 from promptrail import audit
 from promptrail.errors import UsageError
@@ -18,8 +19,8 @@ from promptrail.store import Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "audit.duckdb")
+def store(store_url: str) -> Store:
+    return Store(store_url)
 
 
 def chain(store: Store, n: int = 5) -> None:
@@ -96,7 +97,7 @@ TAMPERING = {
     "edit payload": ("UPDATE audit_log SET payload = '{\"i\":99}' WHERE seq = 3", 3, "edited"),
     "edit actor": ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", 2, "edited"),
     "edit time": (
-        "UPDATE audit_log SET occurred_at = occurred_at + INTERVAL 1 SECOND WHERE seq = 4",
+        "UPDATE audit_log SET occurred_at = occurred_at + INTERVAL '1 second' WHERE seq = 4",
         4,
         "edited",
     ),
@@ -113,8 +114,9 @@ TAMPERING = {
         2,
         "prev_hash",
     ),
-    "swap two rows": (
-        "UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 END WHERE seq IN (2, 3)",
+    "swap two rows": (  # in two steps: PostgreSQL checks the key row by row
+        "UPDATE audit_log SET seq = -seq WHERE seq IN (2, 3); UPDATE audit_log SET seq = "
+        "CASE seq WHEN -2 THEN 3 WHEN -3 THEN 2 END WHERE seq < 0",
         2,
         "prev_hash",
     ),
@@ -132,9 +134,7 @@ def test_tampering_is_found_at_the_first_bad_row(store: Store, case: str) -> Non
     sql, bad_seq, why = TAMPERING[case]
     chain(store)
     assert audit.verify(store)["status"] == "ok"
-    con = duckdb.connect(str(store.path))  # tampering bypasses promptrail
-    con.execute(sql)
-    con.close()
+    raw_execute(store, sql)  # tampering bypasses promptrail
     result = audit.verify(store)
     assert result["status"] == "broken" and result["first_bad_seq"] == bad_seq, result
     assert why in result["reason"]
@@ -191,6 +191,7 @@ def test_payloads_are_stored_as_canonical_redacted_json(store: Store) -> None:
     )
     payload = store.query("SELECT payload FROM audit_log")[1][0][0]
     assert payload == ('{"a":["t","2026-03-15 14:47:00+00:00"],"b":1,"key":"[REDACTED]","é":1.0}')
+    assert is_pg(store) == (store.dialect == "postgres")  # the same text on both engines
     assert audit.verify(store)["status"] == "ok"
 
 
@@ -226,7 +227,7 @@ def test_a_tampered_export_is_found(store: Store, tmp_path: Path) -> None:
         audit.export(store, "xml", tmp_path / "audit.xml")
 
 
-def test_verify_checks_100k_rows(store: Store) -> None:
+def test_verify_checks_100k_rows(tmp_path: Path) -> None:
     """Rows built with the same formula and loaded in one Arrow batch, as a year of busy
     CI would leave them. (How fast: bench/audit_scale.py; tests assert behaviour only.)"""
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -254,6 +255,7 @@ def test_verify_checks_100k_rows(store: Store) -> None:
             }
         )
         prev = digest
+    store = Store(tmp_path / "big.duckdb")  # DuckDB only; bench/ has the PostgreSQL figures
     store.write({"audit_log": rows})
     store.append_audit("promote", "alice", "production/p", {"after": "bulk"})
     result = audit.verify(store)

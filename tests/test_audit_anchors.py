@@ -33,7 +33,7 @@ def verify(cli, ws: Workspace, *extra: str) -> tuple[int, dict]:
 
 
 def promote_staging_and_production(cli, ws: Workspace) -> None:
-    store = Store(ws.store_path())
+    store = ws.store()
     for env in ("staging", "production"):
         record_gate_run(store, env, ws.resolve("faq-answer"))
     assert promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")[0] == 0
@@ -75,7 +75,7 @@ def recompute_from(store: Store, seq: int, key: str | None = None) -> None:
 
 def test_promotions_anchor_their_audit_rows_and_verify(ws: Workspace, cli) -> None:
     promote_staging_and_production(cli, ws)
-    store = Store(ws.store_path())
+    store = ws.store()
     rows = store.query_dicts("SELECT seq, event, subject, hash FROM audit_log ORDER BY seq")
     for env in ("staging", "production"):
         entry = read_lock(ws.lock_path(env))["faq-answer"]
@@ -95,7 +95,7 @@ def test_promotions_anchor_their_audit_rows_and_verify(ws: Workspace, cli) -> No
 
 def test_deleting_the_newest_audit_row_is_caught(ws: Workspace, cli) -> None:
     promote_staging_and_production(cli, ws)
-    store = Store(ws.store_path())
+    store = ws.store()
     assert audit.verify(store)["status"] == "ok"
     tamper(store, "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)")
     assert audit.verify(store)["status"] == "ok"  # the chain alone cannot see it
@@ -109,7 +109,7 @@ def test_deleting_the_newest_audit_row_is_caught(ws: Workspace, cli) -> None:
 
 
 def test_restoring_yesterdays_store_is_caught(ws: Workspace, cli, tmp_path: Path) -> None:
-    store = Store(ws.store_path())
+    store = ws.store()
     record_gate_run(store, "staging", ws.resolve("faq-answer"))
     assert promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")[0] == 0
     yesterday = tmp_path / "yesterday.duckdb"
@@ -131,7 +131,7 @@ def test_restoring_yesterdays_store_is_caught(ws: Workspace, cli, tmp_path: Path
 
 def test_a_rewritten_history_is_caught_by_the_anchors(ws: Workspace, cli) -> None:
     promote_staging_and_production(cli, ws)
-    store = Store(ws.store_path())
+    store = ws.store()
     [(seq, payload)] = store.query(
         "SELECT seq, payload FROM audit_log WHERE subject = 'production/faq-answer'"
     )[1]
@@ -147,7 +147,7 @@ def test_a_rewritten_history_is_caught_by_the_anchors(ws: Workspace, cli) -> Non
 
 def test_the_promotions_table_edited_alone_is_caught(ws: Workspace, cli) -> None:
     promote_staging_and_production(cli, ws)
-    store = Store(ws.store_path())
+    store = ws.store()
     tamper(
         store, "UPDATE promotions SET approvals = '[\"carol@acme.test\"]' WHERE env = 'production'"
     )
@@ -171,7 +171,7 @@ def test_the_keyed_chain_catches_a_rewrite_of_chain_and_lockfiles(
 ) -> None:
     monkeypatch.setenv("PROMPTRAIL_AUDIT_KEY", KEY)
     promote_staging_and_production(cli, ws)
-    store = Store(ws.store_path())
+    store = ws.store()
     rows = store.query_dicts("SELECT * FROM audit_log ORDER BY seq")
     assert all(r["hmac"] == audit.row_hmac(KEY.encode(), r["hash"]) for r in rows)
     assert "keyed: true" in ws.lock_path("production").read_text()
@@ -204,7 +204,7 @@ def test_the_keyed_chain_catches_a_rewrite_of_chain_and_lockfiles(
 def test_stripping_the_hmacs_is_caught(ws: Workspace, cli, monkeypatch) -> None:
     monkeypatch.setenv("PROMPTRAIL_AUDIT_KEY", KEY)
     promote_staging_and_production(cli, ws)
-    store = Store(ws.store_path())
+    store = ws.store()
     tamper(store, "UPDATE audit_log SET hmac = NULL WHERE seq = (SELECT max(seq) FROM audit_log)")
     code, r = verify(cli, ws)
     assert code == 1 and "carries no HMAC" in r["reason"]
@@ -215,7 +215,7 @@ def test_stripping_the_hmacs_is_caught(ws: Workspace, cli, monkeypatch) -> None:
 
 
 def test_git_history_anchors(ws: Workspace, cli) -> None:
-    store = Store(ws.store_path())
+    store = ws.store()
     record_gate_run(store, "staging", ws.resolve("faq-answer"))
     assert promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")[0] == 0
     git(ws.root, "commit", "-qam", "promote 0.1.0")
@@ -290,10 +290,10 @@ def test_each_audit_row_says_where_its_actor_came_from(
         monkeypatch.delenv("PROMPTRAIL_ACTOR")
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    record_gate_run(Store(ws.store_path()), "staging", ws.resolve("faq-answer"))
+    record_gate_run(ws.store(), "staging", ws.resolve("faq-answer"))
     code, out, _ = cli("-C", str(ws.root), "promote", "faq-answer@0.1.0", "--to", "staging", *args)
     assert code == 0, out
-    [row] = Store(ws.store_path()).query_dicts(
+    [row] = ws.store().query_dicts(
         "SELECT actor, actor_source FROM audit_log WHERE event = 'promote'"
     )
     assert row == {"actor": who, "actor_source": source}

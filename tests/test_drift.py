@@ -14,7 +14,6 @@ from example_model import responder
 from fakeserver import FakeLLMServer
 
 from promptrail.promote import promote
-from promptrail.store import Store
 from promptrail.workspace import Workspace
 
 
@@ -52,9 +51,9 @@ class Receiver:
 
 
 @pytest.fixture
-def live(example: Path, monkeypatch: pytest.MonkeyPatch, cli) -> Workspace:
+def live(example: Path, store_url: str, monkeypatch: pytest.MonkeyPatch, cli) -> Workspace:
     """The example with support-reply gated and promoted to staging and production."""
-    monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "d.duckdb"))
+    monkeypatch.setenv("PROMPTRAIL_DB", store_url)
     for env in ("staging", "production"):
         code, out, err = cli(
             "-C", str(example), "gate", "support-reply", "--env", env, "--cache", "replay", "--json"
@@ -92,11 +91,11 @@ def test_hand_edited_deleted_and_extra_bundles(live: Workspace, cli) -> None:
     (folder / "support-reply.json").unlink()
     code, result = drift(cli, live, "--env", "production")
     assert ("support-reply", "missing") in kinds(result)
-    rows = Store(live.store_path()).query("SELECT count(*) FROM drift_findings")[1][0][0]
+    rows = live.store().query("SELECT count(*) FROM drift_findings")[1][0][0]
     assert rows == 4  # two checks, two findings each
-    events = Store(live.store_path()).query(
-        "SELECT count(*) FROM audit_log WHERE event = 'drift-finding'"
-    )[1][0][0]
+    events = live.store().query("SELECT count(*) FROM audit_log WHERE event = 'drift-finding'")[1][
+        0
+    ][0]
     assert events == 4
 
 

@@ -1,5 +1,5 @@
 """The gate flow end to end: the real CLI on a copy of the example workspace, against the
-local wire-level model server, with a real DuckDB store."""
+local wire-level model server, with a real DuckDB store (and a PostgreSQL one where marked)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,13 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def store_db(store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The run's store on both engines."""
+    monkeypatch.setenv("PROMPTRAIL_DB", store_url)
+    return store_url
+
+
+@pytest.fixture
 def model(example: Path, monkeypatch: pytest.MonkeyPatch):
     """The fake model server answering the example's cases with their fixture outputs."""
     server = FakeLLMServer(responder=responder(example)).start()
@@ -44,7 +51,9 @@ def model(example: Path, monkeypatch: pytest.MonkeyPatch):
     server.stop()
 
 
-def test_example_passes_offline_in_replay(example: Path, db: Path, cli) -> None:
+def test_example_passes_offline_in_replay(example: Path, store_db: str, cli) -> None:
+    db = store_db
+    opened = Store(db).opens
     code, result = gate(cli, example, "--cache", "replay")
     assert code == 0, result
     assert result["status"] == "passed" and result["mode"] == "in-process"
@@ -74,6 +83,8 @@ def test_example_passes_offline_in_replay(example: Path, db: Path, cli) -> None:
     assert store.query("SELECT event FROM audit_log")[1] == [("gate-run",)]
     reports = example / "reports" / "out" / result["run_id"]
     assert {p.name for p in reports.iterdir()} >= {"run.json", "report.md", "junit.xml"}
+    # one connection for the whole run (the DuckDB file may be let go once, when idle)
+    assert Store(db).opens - opened <= (1 if "://" in db else 2)
 
 
 def test_failing_schema_names_the_case(example: Path, db: Path, model, cli) -> None:
@@ -167,7 +178,8 @@ def test_changed_since_selects_dependents_of_a_component(
     assert code == 0 and [p["name"] for p in result["prompts"]] == ["ticket-router"]
 
 
-def test_concurrent_runs_lose_no_rows(example: Path, db: Path) -> None:
+def test_concurrent_runs_lose_no_rows(example: Path, store_db: str) -> None:
+    db = store_db
     env = {**os.environ, "PROMPTRAIL_DB": str(db)}
     cmd = [
         sys.executable,

@@ -80,7 +80,7 @@ def github(monkeypatch: pytest.MonkeyPatch, workspace: Path):
 
 def ready_for_production(cli, workspace: Path) -> Store:
     ws = Workspace(workspace)
-    store = Store(ws.store_path())
+    store = ws.store()
     for env in ("staging", "production"):
         record_gate_run(store, env, ws.resolve("faq-answer"))
     assert cli("-C", str(workspace), "promote", "faq-answer@0.1.0", "--to", "staging")[0] == 0

@@ -17,13 +17,13 @@ from promptrail.workspace import Workspace
 
 
 @pytest.fixture
-def ws(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("PROMPTRAIL_DB", str(workspace / ".promptrail" / "t.duckdb"))
+def ws(workspace: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("PROMPTRAIL_DB", store_url)
     return Workspace(workspace)
 
 
 def store(ws: Workspace) -> Store:
-    return Store(ws.store_path())
+    return ws.store()  # type: ignore[no-any-return]
 
 
 def promote_cli(cli, ws: Workspace, *args: str) -> tuple[int, dict]:

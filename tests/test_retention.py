@@ -10,7 +10,6 @@ import pytest
 from release_helpers import record_gate_run
 from test_promote import promote_cli
 
-from promptrail.store import Store
 from promptrail.workspace import Workspace
 
 
@@ -37,7 +36,7 @@ def case(run_id: str, case_id: str, age: timedelta) -> dict:
 
 
 def test_prune_clears_old_inputs_and_outputs_only_and_is_audited(ws: Workspace, cli) -> None:
-    store = Store(ws.store_path())
+    store = ws.store()
     run = record_gate_run(store, "staging", ws.resolve("faq-answer"))
     store.write(
         {

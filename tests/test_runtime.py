@@ -13,7 +13,6 @@ from release_helpers import record_gate_run
 
 from promptrail.promote import promote
 from promptrail.runtime import BundleError, PromptSet
-from promptrail.store import Store
 from promptrail.workspace import Workspace
 
 
@@ -22,7 +21,7 @@ def deployed(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PROMPTRAIL_DB", str(workspace / "t.duckdb"))
     ws = Workspace(workspace)
     for env in ("staging", "production"):
-        record_gate_run(Store(ws.store_path()), env, ws.resolve("faq-answer"))
+        record_gate_run(ws.store(), env, ws.resolve("faq-answer"))
         r = promote(ws, "faq-answer", "0.1.0", env, "alice", ["bob"])
         assert r["status"] == "promoted", r
     return workspace

@@ -32,7 +32,7 @@ from promptrail.errors import OperationalError, UsageError
 from promptrail.hashing import content_hash
 
 if TYPE_CHECKING:
-    from promptrail.providers.cache import ResponseCache
+    from promptrail.providers.cache import LayeredCache, ResponseCache
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "openai": {"concurrency": 16},
@@ -197,7 +197,7 @@ class ModelClient:
     def __init__(
         self,
         providers: dict[str, dict[str, Any]] | None = None,
-        cache: ResponseCache | None = None,
+        cache: ResponseCache | LayeredCache | None = None,
         mode: str = "read-write",
     ) -> None:
         if mode not in MODES:
@@ -263,7 +263,7 @@ class ModelClient:
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        key = request.key()
+        key = request.key() if self.cache is not None else ""  # no cache: no hashing
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

@@ -9,6 +9,10 @@ exclusive ``fcntl`` lock, one ``write`` per line, so concurrent processes can sh
 Costs are not stored: they are recomputed from tokens with the current price table. Neither
 headers nor keys are stored, and outputs are redacted (``promptrail.secrets``) before they are
 written: a model that echoes a key records ``[REDACTED]``.
+
+With ``cache: {store: true}`` in promptrail.yaml the responses also live in the store's
+``response_cache`` table (``StoreCache``): a lookup tries the file, then the store; new
+responses go to the store, so every machine sharing a team store replays them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,102 @@ RESPONSE_FIELDS = (
     "model",
     "tool_calls",  # only when the model called tools
 )
+
+
+def record_of(response: Any) -> dict[str, Any]:
+    """What is recorded of a response, redacted: the file is often committed
+    (recordings/cache.jsonl) and the store is shared, so no secret goes in either."""
+    from promptrail.secrets import redact
+
+    record: dict[str, Any] = redact(
+        {
+            "text": response.text,
+            "model": response.model,
+            **(
+                {"tool_calls": response.tool_calls} if getattr(response, "tool_calls", None) else {}
+            ),
+        }
+    )
+    return {
+        "text": record["text"],
+        "input_tokens": int(response.input_tokens),
+        "output_tokens": int(response.output_tokens),
+        "cached_tokens": int(response.cached_tokens),
+        "latency_ms": round(float(response.latency_ms), 1),
+        "model": record["model"],
+        **({"tool_calls": record["tool_calls"]} if "tool_calls" in record else {}),
+    }
+
+
+def open_cache(ws: Any) -> Any:
+    """The workspace's cache: the file, and the store too when ``cache.store`` is set."""
+    cfg = ws.config.cache
+    file = ResponseCache(ws.root / ws.inside(cfg.path, "promptrail.yaml"))  # no path out
+    return LayeredCache(file, StoreCache(ws.store())) if cfg.store else file
+
+
+class StoreCache:
+    """Responses in the store's ``response_cache`` table, read once, written as they come."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._entries: dict[str, dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            if self._entries is None:
+                rows = self.store.query("SELECT key, response FROM response_cache")[1]
+                self._entries = {
+                    k: json.loads(r) if isinstance(r, str) else r for k, r in rows if r
+                }
+            return self._entries
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._load()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self._load().get(key)
+
+    def put(self, key: str, request: Any, response: Any) -> None:
+        record = record_of(response)
+        self._load()[key] = record
+        self.store.write(
+            {
+                "response_cache": [
+                    {
+                        "key": key,
+                        "provider": request.provider,
+                        "model": request.model,
+                        "response": record,
+                        "recorded_at": datetime.now(UTC),
+                    }
+                ]
+            }
+        )
+
+
+class LayeredCache:
+    """The recordings file first, then the store; new responses go to the store."""
+
+    def __init__(self, file: ResponseCache, store: StoreCache) -> None:
+        self.file, self.store = file, store
+
+    def __len__(self) -> int:
+        return len(self.file) + len(self.store)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.file or key in self.store
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        hit = self.file.get(key)
+        return hit if hit is not None else self.store.get(key)
+
+    def put(self, key: str, request: Any, response: Any) -> None:
+        self.store.put(key, request, response)
 
 
 class ResponseCache:
@@ -79,19 +179,7 @@ class ResponseCache:
         return self._load().get(key)
 
     def put(self, key: str, request: Any, response: Any) -> None:
-        from promptrail.secrets import redact
-
-        # the cache file is often committed (recordings/cache.jsonl): no secret goes in it
-        record: dict[str, Any] = {
-            "text": redact(response.text),
-            "input_tokens": int(response.input_tokens),
-            "output_tokens": int(response.output_tokens),
-            "cached_tokens": int(response.cached_tokens),
-            "latency_ms": round(float(response.latency_ms), 1),
-            "model": redact(response.model),
-        }
-        if getattr(response, "tool_calls", None):
-            record["tool_calls"] = redact(response.tool_calls)
+        record = record_of(response)
         line = (
             json.dumps(
                 {

@@ -70,6 +70,4 @@ def write_run_reports(
 
 
 def render_report(ws: Workspace, run_id: str, fmt: str) -> str:
-    from promptrail.store import Store
-
-    return render(build(Store(ws.store_path()), run_id, ws.root), fmt, ws.root)
+    return render(build(ws.store(read_only=True), run_id, ws.root), fmt, ws.root)

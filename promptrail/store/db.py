@@ -1,55 +1,82 @@
-"""The DuckDB store: short transactions, batched Arrow inserts, retry on the file lock.
+"""The DuckDB file store (the zero-setup default): one connection per process, Arrow batches.
 
-DuckDB lets one process at a time open a database file (even a reader is refused while a
-writer has it), so nothing here holds the store open: every call connects, does one short
-transaction and closes; a call that finds the file locked by another process retries with
-exponential backoff and jitter (10 ms doubling to 500 ms) for up to ``lock_timeout`` seconds
+DuckDB lets one process at a time open a database file read-write (and a reader is refused
+while a writer has it), so a process keeps one connection to the file and reuses it for every
+call, then lets the file go after ``PROMPTRAIL_STORE_IDLE`` seconds (1) without a call: a gate
+run's writes reuse one connection while other processes still get their turn between runs.
+Read-only verbs open the file read-only (several readers at once, and a read-only mount work;
+a missing file reads as an empty store). A call that finds the file locked by another process
+says so once on stderr ("waiting for the store ...: held by PID n on HOST") and retries with
+exponential backoff and jitter (10 ms doubling to 100 ms) for up to ``lock_timeout`` seconds
 (60, or ``PROMPTRAIL_STORE_WAIT``), then raises ``OperationalError`` naming the file. Inside
 one process a lock serialises transactions, so a run's threads never race each other.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import atexit
 import os
 import random
+import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptrail import audit
 from promptrail.audit import GENESIS, audit_hash, micros  # noqa: F401  (re-exported)
 from promptrail.errors import OperationalError
-from promptrail.secrets import candidate_pattern, redact, secret_values
-from promptrail.store.migrations import TABLES, column_types, migrate
+from promptrail.secrets import redact
+from promptrail.store.base import (
+    INSERT_IF_ABSENT,
+    READ_STATEMENTS,
+    Store,
+    mark_dead_runs,
+    to_arrow,
+    without_pandas,
+)
+from promptrail.store.migrations import LATEST, applied, check_not_newer, check_schema, migrate
+from promptrail.store.target import Target, parse
 
 __all__ = [
     "GENESIS",
-    "Store",
+    "DuckDBStore",
     "audit_hash",
+    "check_read_only",
     "mark_incomplete_runs",
     "micros",
     "open_store",
     "redact",
 ]
 
-# Statement types ``query`` runs; anything else goes through ``execute`` or ``write``.
-READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
+IDLE = float(os.environ.get("PROMPTRAIL_STORE_IDLE", "1.0"))
 
-_process_locks: dict[str, threading.RLock] = {}
-_migrated: set[tuple[str, int]] = set()
+
+@dataclass
+class _Shared:
+    """This process's connection to one file, shared by every Store of that path."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    con: Any = None
+    read_only: bool = False
+    memory: bool = False
+    depth: int = 0
+    generation: int = 0
+    opens: int = 0
+
+
+_shared: dict[str, _Shared] = {}
+_ready: set[tuple[str, int, bool]] = set()  # (path, inode, read_only) migrated and checked
 _guard = threading.Lock()
 
 
-def _process_lock(path: Path) -> threading.RLock:
+def _entry(path: Path) -> _Shared:
     with _guard:
-        return _process_locks.setdefault(str(path.resolve()), threading.RLock())
+        return _shared.setdefault(str(path.resolve()), _Shared())
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -57,67 +84,224 @@ def _is_lock_error(exc: Exception) -> bool:
     return "could not set lock" in text or "conflicting lock" in text
 
 
-class Store:
-    def __init__(self, path: str | Path, lock_timeout: float | None = None) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+def _close(entry: _Shared) -> None:
+    if entry.con is not None:
+        with suppress(Exception):
+            entry.con.close()
+        entry.con = None
+
+
+@atexit.register
+def close_all() -> None:
+    """Let go of every store file this process holds (a command's end, or exit)."""
+    for entry in list(_shared.values()):
+        if entry.lock.acquire(timeout=1):
+            try:
+                _close(entry)
+            finally:
+                entry.lock.release()
+
+
+class DuckDBStore(Store):
+    dialect = "duckdb"
+
+    def __init__(
+        self,
+        target: str | Path | Target,
+        lock_timeout: float | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.target = parse(target)
+        assert self.target.path is not None
+        self.path = self.target.path
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock_timeout = (
             float(os.environ.get("PROMPTRAIL_STORE_WAIT", "60"))
             if lock_timeout is None
             else lock_timeout
         )
 
-    def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
-
     # -- connections ---------------------------------------------------------------------
-    def _open(self) -> Any:
+    def _connect(self, read_only: bool) -> Any:
         import duckdb
 
         deadline = time.monotonic() + self.lock_timeout
-        delay = 0.01
+        delay, told = 0.01, False
+        if self._someone_waits():  # we just let go for another process: give it its turn
+            time.sleep(random.uniform(0.15, 0.3))
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
                 left = deadline - time.monotonic()
                 if not _is_lock_error(exc):
-                    raise OperationalError(
-                        f"cannot open the store {self.path}: {exc}", file=self.path, kind="store"
-                    ) from None
+                    raise self._unusable(exc) from None
                 if left <= 0:
                     raise OperationalError(
-                        f"the store {self.path} stayed locked by another process for "
-                        f"{self.lock_timeout:g} s: {exc}",
+                        f"the store {self.path} stayed locked by another process "
+                        f"({_holder(exc)}) for {self.lock_timeout:g} s "
+                        "(PROMPTRAIL_STORE_WAIT)",
                         file=self.path,
                         kind="store",
                     ) from None
+                self._ask_for_turn()
+                if not told:
+                    sys.stderr.write(
+                        f"promptrail: waiting for the store {self.path}: {_holder(exc)} "
+                        f"(up to {self.lock_timeout:g} s)\n"
+                    )
+                    told = True
                 time.sleep(min(left, delay * random.uniform(0.5, 1.0)))
-                delay = min(delay * 2, 0.5)
+                delay = min(delay * 2, 0.1)
             except duckdb.Error as exc:
-                raise OperationalError(
-                    f"cannot open the store {self.path}: {exc}", file=self.path, kind="store"
-                ) from None
+                raise self._unusable(exc) from None
+
+    @property
+    def _turn_file(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.waiting")
+
+    def _ask_for_turn(self) -> None:
+        """Tell the process holding the file that another one waits (it lets go after its
+        current call instead of after IDLE seconds)."""
+        with suppress(OSError):
+            self._turn_file.write_text(str(os.getpid()))
+
+    def _someone_waits(self) -> bool:
+        try:
+            st = self._turn_file.stat()
+            if time.time() - st.st_mtime > 2:
+                return False
+            return self._turn_file.read_text().strip() != str(os.getpid())
+        except (OSError, ValueError):
+            return False
+
+    def _unusable(self, exc: Exception) -> OperationalError:
+        return OperationalError(
+            f"cannot open the store {self.path}: {str(exc).splitlines()[0]} "
+            "(a damaged or truncated store, or not a DuckDB file)",
+            file=self.path,
+            kind="store",
+        )
+
+    def _open(self, entry: _Shared, read_only: bool) -> None:
+        """Give ``entry`` an open connection fit for ``read_only`` (migrated, checked)."""
+        if entry.con is not None:
+            stale_memory = entry.memory and self.path.exists()
+            if not stale_memory and (read_only or not entry.read_only):
+                return
+            _close(entry)
+        if read_only and not self.path.exists():
+            import duckdb
+
+            con = duckdb.connect()  # an empty store: nothing recorded yet
+            con.execute("SET TimeZone = 'UTC'")
+            migrate(con, label=str(self.path))
+            entry.con, entry.read_only, entry.memory = con, True, True
+            return
+        con = self._connect(read_only)
+        entry.opens += 1
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            key = (str(self.path.resolve()), self.path.stat().st_ino, read_only)
+            if key not in _ready:
+                if read_only:
+                    self._check_readable(con)
+                else:
+                    migrate(con, label=str(self.path))
+                    check_schema(con, str(self.path))
+                    mark_dead_runs(con, self.dialect)
+                _ready.add(key)
+        except OperationalError:
+            con.close()
+            raise
+        except Exception as exc:
+            con.close()
+            if "duckdb" in type(exc).__module__:
+                raise self._unusable(exc) from None
+            raise
+        entry.con, entry.read_only, entry.memory = con, read_only, False
+
+    def _check_readable(self, con: Any) -> None:
+        has = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = "
+            "'schema_migrations' AND table_schema = current_schema()"
+        ).fetchone()[0]
+        done = applied(con) if has else []
+        check_not_newer(con, done, str(self.path))
+        if not done:
+            check_schema(con, str(self.path))  # a foreign database says so, not "migrate"
+        if not done or max(done) < LATEST:
+            raise OperationalError(
+                f"the store {self.path} is at schema {max(done, default=0)} and this "
+                f"promptrail needs {LATEST}: run `promptrail store migrate` (or any command "
+                "that writes) where the store is writable",
+                file=self.path,
+                kind="store",
+            )
+        check_schema(con, str(self.path))
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        """A fresh connection (migrated, UTC), closed on exit. Keep what you do short."""
-        with _process_lock(self.path):
-            con = self._open()
+        """The process's connection (migrated, UTC), held for the block. Keep it short."""
+        entry = _entry(self.path)
+        with entry.lock:
+            entry.generation += 1
+            if entry.depth == 0:
+                try:
+                    self._open(entry, self.read_only)
+                except OperationalError as exc:
+                    if not (self.read_only and "schema" in exc.message and "needs" in exc.message):
+                        raise
+                    self._open(entry, False)  # migrate it, then read as asked
+                    _close(entry)
+                    self._open(entry, True)
+            elif not self.read_only and entry.read_only:
+                raise RuntimeError("a write inside a read-only store block")
+            entry.depth += 1
             try:
-                con.execute("SET TimeZone = 'UTC'")
-                key = (str(self.path.resolve()), self.path.stat().st_ino)
-                if key not in _migrated:
-                    migrate(con)
-                    _mark_incomplete(con)
-                    _migrated.add(key)
-                yield con
+                yield entry.con
             finally:
-                con.close()
+                entry.depth -= 1
+                if entry.depth == 0:
+                    self._release_later(entry)
+
+    def _release_later(self, entry: _Shared) -> None:
+        generation = entry.generation
+        if IDLE <= 0 or (not entry.memory and self._someone_waits()):
+            _close(entry)
+            return
+
+        def release() -> None:
+            if entry.lock.acquire(blocking=False):
+                try:
+                    if entry.generation == generation and entry.depth == 0:
+                        _close(entry)
+                finally:
+                    entry.lock.release()
+
+        timer = threading.Timer(IDLE, release)
+        timer.daemon = True
+        timer.start()
+
+    def close(self) -> None:
+        """Close the file (and check it afresh when next opened)."""
+        entry = _entry(self.path)
+        with entry.lock:
+            if entry.depth == 0:
+                _close(entry)
+            resolved = str(self.path.resolve())
+            for key in [k for k in _ready if k[0] == resolved]:
+                _ready.discard(key)
+
+    @property
+    def opens(self) -> int:
+        """How many times this process opened the file (for tests and benchmarks)."""
+        return _entry(self.path).opens
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        """One read-write transaction: commits on exit, rolls back on an exception."""
         with self.connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -128,10 +312,11 @@ class Store:
                 raise
             con.execute("COMMIT")
 
-    def migrate(self) -> None:
-        """Bring the schema up to date (idempotent; also done on first connect)."""
-        with self.connection() as con:
-            migrate(con)
+    def migrate(self) -> list[int]:
+        entry = _entry(self.path)
+        with entry.lock:
+            self._open(entry, False)
+            return migrate(entry.con, label=str(self.path))
 
     # -- reads ---------------------------------------------------------------------------
     def query(
@@ -144,98 +329,86 @@ class Store:
             cols = [d[0] for d in cur.description] if cur.description else []
             return cols, cur.fetchall()
 
-    def query_dicts(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        cols, rows = self.query(sql, params)
-        return [dict(zip(cols, r, strict=True)) for r in rows]
+    def arrow(self, sql: str, params: list[Any] | None = None) -> Any:
+        with self.connection() as con:
+            check_read_only(con, sql)
+            relation = con.sql(sql, params=params or None)
+            fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+            return fetch()
+
+    def audit_rows(self) -> Iterator[tuple[Any, ...]]:
+        from promptrail.audit import ISO_SQL
+
+        with self.connection() as con:
+            cur = con.execute(
+                f"SELECT seq, {ISO_SQL}, actor, event, subject, payload, prev_hash, hash, "
+                "actor_source, hmac FROM audit_log ORDER BY seq"
+            )
+            while batch := cur.fetchmany(20_000):
+                yield from batch
 
     # -- writes --------------------------------------------------------------------------
-    def execute(self, sql: str, params: list[Any] | None = None) -> None:
-        """One write statement in its own transaction."""
-        with self.transaction() as con:
-            con.execute(sql, params or [])
+    def _insert(self, con: Any, table: str, columns: list[str], values: list[list[Any]]) -> None:
+        view = f"_batch_{table}"
+        with without_pandas():
+            con.register(view, to_arrow(table, columns, values))
+        try:
+            with without_pandas():  # DuckDB looks for pandas when it scans a Python object
+                if table in INSERT_IF_ABSENT:  # on its unique index or key
+                    con.execute(
+                        f"INSERT INTO {table} BY NAME SELECT * FROM {view} ON CONFLICT DO NOTHING"
+                    )
+                else:
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
+        finally:
+            with suppress(Exception):  # after a failed insert the transaction is aborted
+                con.unregister(view)
 
-    def write(self, batches: dict[str, list[dict[str, Any]]], con: Any = None) -> None:
-        """Insert rows into several tables in one transaction (Arrow batches, not row loops).
+    @contextmanager
+    def promotion_lock(self, env: str) -> Iterator[None]:
+        """A file lock beside the store file (holds across processes on this host, and
+        across hosts on a file system with working ``flock``)."""
+        import fcntl
 
-        JSON columns take Python values (a str that parses as JSON is taken as JSON text);
-        strings anywhere are redacted of secrets;
-        prompt_versions rows already stored (same name and content_hash) are skipped. Pass
-        ``con`` from ``transaction()`` to commit with other statements (an audit row)."""
-        values = secret_values()
-        tables = {t: _arrow(t, rows, values) for t, rows in batches.items() if rows}
-        if not tables:
-            return
-        if con is None:
-            with self.transaction() as own:
-                _insert(own, tables)
-        else:
-            _insert(con, tables)
-
-    def append_audit(
-        self, event: str, actor: str, subject: str, payload: dict[str, Any], con: Any = None
-    ) -> dict[str, Any]:
-        """Append one hash-chained audit row, in ``con``'s transaction when given."""
-        if con is None:
-            with self.transaction() as own:
-                return audit.append(own, event, actor, subject, payload)
-        return audit.append(con, event, actor, subject, payload)
+        path = self.path.with_name(f"{self.path.name}.promote-{env}.lck")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                sys.stderr.write(
+                    f"promptrail: waiting for the promotion lock on {env}: held by {holder}\n"
+                )
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()}".encode(), 0)
+            yield
+        finally:
+            with suppress(OSError):
+                os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
-def open_store(path: str | Path) -> Store:
-    """A migrated store at ``path``."""
-    store = Store(path)
+def _holder(exc: Exception) -> str:
+    """Who holds the file, from DuckDB's lock error ("... (PID 123) ...")."""
+    found = re.search(r"PID (\d+)", str(exc))
+    who = f"PID {found.group(1)}" if found else "another process"
+    return f"held by {who} on {socket.gethostname()}"
+
+
+def open_store(target: str | Path) -> Store:
+    """A migrated store at ``target`` (a path or a postgresql:// URL)."""
+    store: Store = Store(target)
     store.migrate()
     return store
 
 
 def mark_incomplete_runs(store: Store) -> list[str]:
-    """Mark 'running' runs whose process (on this host) is gone as 'incomplete'."""
-    with store.transaction() as con:
-        return _mark_incomplete(con)
-
-
-def _mark_incomplete(con: Any) -> list[str]:
-    rows = con.execute(
-        "SELECT run_id, pid, epoch(started_at) FROM runs WHERE status = 'running' AND host = ?",
-        [socket.gethostname()],
-    ).fetchall()
-    dead = [run_id for run_id, pid, started in rows if not _alive(pid, started)]
-    for run_id in dead:
-        con.execute(
-            "UPDATE runs SET status = 'incomplete', finished_at = coalesce("
-            "finished_at, now()) WHERE run_id = ?",
-            [run_id],
-        )
-    return dead
-
-
-def _alive(pid: int | None, started: float | None) -> bool:
-    """Is ``pid`` still the process that started a run at ``started`` (epoch seconds)?
-    A zombie is dead; a process that began after the run is a reused pid."""
-    if pid is None:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] in ("Z", "X"):
-            return False
-        if started is not None:
-            boot = next(
-                float(line.split()[1])
-                for line in Path("/proc/stat").read_text().splitlines()
-                if line.startswith("btime")
-            )
-            began = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-            return began <= started + 2  # clock-tick and btime rounding
-    except (OSError, ValueError, IndexError, StopIteration):
-        pass  # no /proc (macOS): trust kill(0)
-    return True
+    """Mark 'running' runs whose process is gone as 'incomplete'."""
+    return store.mark_incomplete()
 
 
 def check_read_only(con: Any, sql: str) -> None:
@@ -247,102 +420,3 @@ def check_read_only(con: Any, sql: str) -> None:
             f"the store is read-only here ({', '.join(sorted(kinds - READ_STATEMENTS))} "
             "statements are not run by queries)"
         )
-
-
-def _insert(con: Any, tables: dict[str, Any]) -> None:
-    for table, tbl in tables.items():
-        view = f"_batch_{table}"
-        con.register(view, tbl)
-        if table == "prompt_versions":  # insert-if-absent on the unique index
-            con.execute(
-                f"INSERT INTO prompt_versions BY NAME SELECT * FROM {view} ON CONFLICT DO NOTHING"
-            )
-        else:
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
-        con.unregister(view)  # left registered on an error: the connection is closed anyway
-
-
-_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False).encode
-
-
-def _json(value: Any) -> str | None:
-    """JSON text for a JSON column: a str that already is JSON text is kept as it is."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-            return value
-        except ValueError:
-            pass
-    try:
-        return _ENCODE(value)
-    except ValueError:  # NaN or infinity: JSON has no such number
-        return _ENCODE(_finite(value))
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if value is None or not isinstance(value, datetime):
-        return value
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value  # naive means UTC
-
-
-def _arrow(table: str, rows: list[dict[str, Any]], secrets: list[str]) -> Any:
-    """An Arrow table typed like ``table``, with the columns the rows name; every string
-    that could hold a secret is found in one vectorised pass and redacted in Python."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}")
-    types = column_types(table)
-    named = {k for r in rows for k in r}
-    if unknown := named - set(types):
-        raise ValueError(f"unknown columns for {table}: {sorted(unknown)}")
-    arrow_types = {
-        "VARCHAR": pa.string(),
-        "JSON": pa.string(),
-        "DOUBLE": pa.float64(),
-        "INTEGER": pa.int32(),
-        "BIGINT": pa.int64(),
-        "BOOLEAN": pa.bool_(),
-        "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
-    }
-    pattern = candidate_pattern(secrets)
-    columns, fields = [], []
-    for col, kind in TABLES[table]:
-        if col not in named:
-            continue
-        values = [r.get(col) for r in rows]
-        if kind == "JSON":
-            values = [_json(v) for v in values]
-        elif kind == "VARCHAR":
-            values = [v if v is None or isinstance(v, str) else str(v) for v in values]
-        elif kind == "DOUBLE":
-            values = [None if v is None else float(v) for v in values]
-        elif kind == "TIMESTAMPTZ":
-            values = [_timestamp(v) for v in values]
-        array = pa.array(values, type=arrow_types[kind])
-        if kind in ("VARCHAR", "JSON"):
-            hits = pc.match_substring_regex(array, pattern).fill_null(False)
-            if pc.any(hits).as_py():
-                for i in pc.indices_nonzero(hits).to_pylist():
-                    values[i] = (
-                        _json(redact(json.loads(values[i]), secrets))
-                        if kind == "JSON"
-                        else redact(values[i], secrets)
-                    )
-                array = pa.array(values, type=arrow_types[kind])
-        columns.append(array)
-        fields.append(pa.field(col, arrow_types[kind]))
-    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
