@@ -728,8 +728,11 @@ def test_audit_verify_on_a_broken_store_is_operational_not_a_broken_chain(
 ) -> None:
     import duckdb
 
+    from promptrail.store import open_store
+
     db = workspace / "s.duckdb"
     monkeypatch.setenv("PROMPTRAIL_DB", str(db))
+    open_store(db).close()  # a migrated store
     code, out, _ = cli("-C", str(workspace), "audit", "verify", "--json")
     assert code == 0, out
     con = duckdb.connect(str(db))
