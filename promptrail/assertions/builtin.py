@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -197,6 +197,7 @@ class MaxLength(Assertion):
 
 
 class Latency(Assertion):
+    direction: ClassVar[str] = "lower"  # a budget, never a fall in quality
     threshold: float = Field(ge=0)  # milliseconds
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
@@ -212,6 +213,7 @@ class Latency(Assertion):
 
 
 class Cost(Assertion):
+    direction: ClassVar[str] = "lower"  # a budget, never a fall in quality
     threshold: float = Field(ge=0)  # US dollars per call
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
