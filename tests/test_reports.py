@@ -237,6 +237,12 @@ def test_sarif_annotates_lint_findings(example: Path, cli, monkeypatch) -> None:
     run_id = json.loads(out)["run_id"]
     doc = json.loads(report(cli, example, run_id, "sarif"))
     jsonschema.validate(doc, SARIF_SHAPE)
+    official = json.loads(
+        (Path(__file__).parent / "data/sarif-2.1.0-subset.schema.json").read_text()
+    )
+    jsonschema.Draft4Validator(official).validate(doc)
+    [rule] = doc["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["fullDescription"]["text"] and rule["help"]["text"]  # GitHub needs both
     [result] = doc["runs"][0]["results"]
     assert result["ruleId"] == "secret" and result["level"] == "error"
     loc = result["locations"][0]["physicalLocation"]
