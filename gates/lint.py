@@ -129,8 +129,9 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     try:
         resolved = ws.resolve(name)
     except UsageError as exc:  # a component that cannot be resolved, or does not load
-        if not isinstance(exc, ResolveError) and exc.kind not in LOAD_HINTS:
-            raise
+        component_file = str(exc.file or "").startswith("components/")
+        if not isinstance(exc, ResolveError) and not (component_file and exc.kind in LOAD_HINTS):
+            raise  # promptrail.yaml and the like: the whole command's bad input
         rule = exc.kind
         hints = {
             **LOAD_HINTS,
