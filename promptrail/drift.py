@@ -169,7 +169,9 @@ def lock_drift(ws: Any, env: str, store: Any) -> list[Finding]:
     return out
 
 
-def recorded_cases(store: Any, name: str, content_hash: str) -> tuple[str | None, list[dict]]:
+def recorded_cases(
+    store: Any, name: str, content_hash: str
+) -> tuple[str | None, list[dict[str, Any]]]:
     """The case results recorded for this content in the newest gate run that ran it, as
     candidate or as baseline (a PR gated against the live version records it as baseline)."""
     runs = store.query_dicts(

@@ -19,11 +19,11 @@ def _timestamp(value: Any) -> str:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S")
+        return str(value.strftime("%Y-%m-%dT%H:%M:%S"))
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
