@@ -236,7 +236,7 @@ def test_sweep_catches_a_model_change_after_a_pr_gated_against_the_live_version(
             "-C", str(live.root), "gate", "support-reply", "--env", "production", "--json"
         )
         gated = json.loads(out)
-        rows = Store(live.store_path()).query_dicts(
+        rows = live.store().query_dicts(
             "SELECT DISTINCT role, version FROM case_results WHERE run_id = ?", [gated["run_id"]]
         )
         assert {"role": "baseline", "version": "1.4.0"} in rows, rows
@@ -253,7 +253,7 @@ def test_sweep_catches_a_model_change_after_a_pr_gated_against_the_live_version(
     [finding] = result["findings"]
     assert finding["kind"] == "behaviour" and finding["name"] == "support-reply"
     # the sweep's own case results are stored as a run of kind sweep
-    stored = Store(live.store_path()).query_dicts(
+    stored = live.store().query_dicts(
         "SELECT r.kind, count(*) AS n, sum(CASE WHEN c.passed THEN 1 ELSE 0 END) AS ok "
         "FROM case_results c JOIN runs r USING (run_id) WHERE run_id = ? GROUP BY r.kind",
         [result["run_id"]],
@@ -264,7 +264,7 @@ def test_sweep_catches_a_model_change_after_a_pr_gated_against_the_live_version(
 def test_sweep_reports_a_version_with_nothing_to_compare_as_such(
     live: Workspace, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    Store(live.store_path()).execute("DELETE FROM case_results")
+    live.store().execute("DELETE FROM case_results")
     with FakeLLMServer(responder=responder(live.root)) as server:
         for k, v in server.env().items():
             monkeypatch.setenv(k, v)
