@@ -42,6 +42,8 @@ class CaseRun:
     attempts: int = 0
     assertions: list[dict[str, Any]] = field(default_factory=list)
     operational: bool = False  # the error was the provider's or the cache's, not the case's
+    tool_calls: list[dict[str, Any]] | None = None  # [{id, name, arguments}] the model made
+    structured_output: Any = None  # the parsed JSON, when structured output was asked for
 
     @property
     def passed(self) -> bool:
@@ -332,12 +334,22 @@ class Evaluator:
         run.input_tokens, run.output_tokens = resp.input_tokens, resp.output_tokens
         run.cached_tokens, run.cost_usd = resp.cached_tokens, resp.cost_usd
         run.price_source, run.cached, run.attempts = resp.price_source, resp.cached, resp.attempts
+        run.tool_calls = resp.tool_calls or None
+        if "output_schema" in params and resp.text:
+            import json
+
+            try:
+                run.structured_output = json.loads(resp.text)
+            except ValueError:
+                run.structured_output = None  # the schema gate reports it
         user = [m["content"] for m in messages if m["role"] == "user"]
         ctx = AssertionContext(
             output=resp.text,
             vars=case.vars,
             input_text=user[-1] if user else "",
             output_schema=resolved.output_schema,
+            tool_calls=resp.tool_calls or [],
+            tools=resolved.tools or [],
             latency_ms=resp.latency_ms,
             cost_usd=resp.cost_usd,
             judge=self.judge,

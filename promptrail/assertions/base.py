@@ -34,6 +34,8 @@ class AssertionContext:
     vars: dict[str, Any]
     input_text: str = ""
     output_schema: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # {name, arguments}
+    tools: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the prompt's tools
     latency_ms: float | None = None
     cost_usd: float | None = None
     judge: Judge | None = None
