@@ -5,6 +5,7 @@ parameters schema. Outputs that were tool calls are counted as tool calls, not a
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from gates._eval import candidate_or_verdict
 from promptrail.gating import Gate, GateContext, GateResult

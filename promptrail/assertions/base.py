@@ -14,7 +14,7 @@ import asyncio
 import difflib
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
@@ -34,8 +34,8 @@ class AssertionContext:
     vars: dict[str, Any]
     input_text: str = ""
     output_schema: dict[str, Any] | None = None
-    tool_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # {name, arguments}
-    tools: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the prompt's tools
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {name, arguments}
+    tools: list[dict[str, Any]] = field(default_factory=list)  # the prompt's tools
     latency_ms: float | None = None
     cost_usd: float | None = None
     judge: Judge | None = None

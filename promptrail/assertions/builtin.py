@@ -279,19 +279,13 @@ def _subset(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-@dataclass
 class ToolCall(Assertion):
     """The model called tool ``name`` with arguments valid against the tool's parameters
     schema and containing ``args`` (a subset match)."""
 
-    name: str = ""
+    inline: ClassVar[bool] = True
+    name: str = Field(min_length=1)
     args: dict[str, Any] | None = None
-
-    def check(self, ctx: AssertionContext) -> None:
-        if not self.name:
-            raise ValueError("`name` (the tool expected to be called) is required")
-        if self.args is not None and not isinstance(self.args, dict):
-            raise ValueError("`args` is a mapping of expected arguments")
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         calls = [c for c in ctx.tool_calls if c.get("name") == self.name]
@@ -316,9 +310,10 @@ class ToolCall(Assertion):
         return self.result(False, f"{self.name}: {problems[0]}")
 
 
-@dataclass
 class NoToolCall(Assertion):
     """The model answered without calling any tool."""
+
+    inline: ClassVar[bool] = True
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
         if ctx.tool_calls:
