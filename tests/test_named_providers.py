@@ -195,7 +195,11 @@ def test_a_third_party_kind_through_the_entry_point(
             )
         )
         prompt = workspace / "prompts/faq-answer.yaml"
-        prompt.write_text(prompt.read_text().replace("provider: openai", "provider: echo"))
+        prompt.write_text(
+            prompt.read_text()
+            .replace("provider: openai", "provider: echo")
+            .replace("version: 0.1.0", "version: 0.2.0")
+        )
         code, out, err = cli("-C", str(workspace), "gate", "faq-answer", "--cache", "off", "--json")
         assert code == 0, out + err
         assert server.requests and all(
@@ -270,9 +274,11 @@ def test_an_unpriced_model_still_fails_the_cost_gate(
         )
         prompt = workspace / "prompts/faq-answer.yaml"
         prompt.write_text(
-            prompt.read_text().replace(
+            prompt.read_text()
+            .replace(
                 "provider: openai\n  name: gpt-4o-mini", "provider: local\n  name: llama-3.1-8b"
             )
+            .replace("version: 0.1.0", "version: 0.2.0")
         )
         code, out, err = cli(
             "-C",
