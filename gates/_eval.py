@@ -29,3 +29,21 @@ def operational(run: SuiteRun | None, gate: str) -> GateResult | None:
         summary=f"{len(errors)} of {run.total} calls failed ({run.role}): {errors[0].error}",
         details={"errors": [c.error for c in errors[:20]]},
     )
+
+
+def errored(run: Any, gate: str) -> GateResult | None:
+    """The gate's error when more cases errored than the suite tolerates (``max_errors``,
+    default 0): an error is never a failure and never a pass, so it cannot be outvoted."""
+    errors = [c for c in run.errors if not c.operational]
+    if len(errors) <= run.max_errors:
+        return None
+    first = errors[0]
+    return GateResult(
+        gate,
+        "error",
+        summary=(
+            f"{len(errors)} of {run.total} cases errored (the suite tolerates "
+            f"{run.max_errors}; set max_errors to tolerate more): {first.error}"
+        ),
+        details={"errors": [{"case": c.case_id, "error": c.error} for c in errors[:20]]},
+    )

@@ -49,6 +49,32 @@ class Finding:
         return f"{where}: {self.severity}[{self.rule}] {self.message} (fix: {self.hint})"
 
 
+# A file that does not load: lint lists it, and the lint command exits 2 (bad input).
+LOAD_HINTS = {
+    "invalid-semver": 'use MAJOR.MINOR.PATCH versions (quote them: version: "1.2.0") and '
+    "ranges like ^2.1 or ~1.0",
+    "invalid-file": "fix the file so it loads: the message names the key and line",
+}
+
+
+def var_line(text: str, var: str) -> int | None:
+    """The line where a template first uses ``var`` (inside {{ }} or {% %}), not the first
+    place its name appears (a description, another word)."""
+    m = re.search(r"\{[{%][^}]*?\b" + re.escape(var) + r"\b", text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def content_line(text: str, key_line: int | None, lineno: int) -> int | None:
+    """The file line of line ``lineno`` of a message's content whose key is on ``key_line``:
+    a block scalar (``content: |``) starts on the next line, an inline one on the same."""
+    if key_line is None:
+        return None
+    lines = text.splitlines()
+    head = lines[key_line - 1].split("#", 1)[0].rstrip() if key_line <= len(lines) else ""
+    block = head.endswith(("|", ">", "|-", ">-", "|+", ">+"))
+    return key_line + lineno - (0 if block else 1)
+
+
 def lint_workspace(ws: Any, names: list[str] | None = None) -> list[Finding]:
     findings: list[Finding] = []
     targets = names if names else ws.prompt_names()
@@ -63,17 +89,11 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
     try:
         loaded = ws.prompt(name)
     except UsageError as exc:
-        if exc.kind not in ("invalid-semver", "invalid-file"):
+        if exc.kind not in LOAD_HINTS:
             raise
         return [
             Finding(
-                exc.kind,
-                "error",
-                str(exc.file),
-                exc.line,
-                exc.message,
-                "use MAJOR.MINOR.PATCH versions and ranges like ^2.1 or ~1.0",
-                name,
+                exc.kind, "error", str(exc.file), exc.line, exc.message, LOAD_HINTS[exc.kind], name
             )
         ]
     prompt, path, text = loaded.model, loaded.path, loaded.text
@@ -108,9 +128,13 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
         )
     try:
         resolved = ws.resolve(name)
-    except ResolveError as exc:
+    except UsageError as exc:  # a component that cannot be resolved, or does not load
+        component_file = str(exc.file or "").startswith("components/")
+        if not isinstance(exc, ResolveError) and not (component_file and exc.kind in LOAD_HINTS):
+            raise  # promptrail.yaml and the like: the whole command's bad input
         rule = exc.kind
         hints = {
+            **LOAD_HINTS,
             "missing-component": "create the component file or fix the name",
             "undeclared-component": "add it to `uses` with a version range",
             "component-cycle": "break the cycle between the components",
@@ -140,13 +164,18 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
         try:
             ast = env.parse(msg["content"])
         except TemplateSyntaxError as exc:
-            base = msg_line(i) or 0
+            # the line in the prompt file's own text (components are inlined in resolved)
+            try:
+                env.parse(prompt.messages[i].content)
+                line = msg_line(i)  # the error is in an inlined component
+            except TemplateSyntaxError as own:
+                line = content_line(text, msg_line(i), own.lineno or 1)
             add(
                 "template-syntax",
                 "error",
                 f"template syntax error: {exc.message}",
                 "fix the Jinja2 syntax",
-                base + (exc.lineno or 1),
+                line,
             )
             continue
         used_vars |= meta.find_undeclared_variables(ast)
@@ -157,7 +186,7 @@ def lint_prompt(ws: Any, name: str) -> list[Finding]:
             "error",
             f"variable {var!r} is used but not declared in input_schema",
             f"add {var!r} to input_schema.properties",
-            line_of_text(text, var) or line_of(text, ("input_schema",)),
+            var_line(text, var) or line_of(text, ("input_schema",)),
         )
     for var in sorted(props - used_vars):
         add(
@@ -347,12 +376,12 @@ def _unused_components(ws: Any) -> list[Finding]:
         try:
             used |= set(ws.prompt(name).model.uses)
         except UsageError:
-            continue
+            return []  # a file that does not load may use any component: say nothing
     for comp_name in ws.component_names():
         try:
             used |= set(ws.component(comp_name).model.uses)
         except UsageError:
-            continue
+            return []
     return [
         Finding(
             "orphan-component",

@@ -1,8 +1,11 @@
-"""The schema gate: every output parses as JSON and conforms to the prompt's output_schema."""
+"""The schema gate: every output parses as JSON and conforms to the prompt's output_schema
+(structured outputs included), and every tool call's arguments conform to that tool's
+parameters schema. Outputs that were tool calls are counted as tool calls, not as outputs."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from gates._eval import candidate_or_verdict
 from promptrail.gating import Gate, GateContext, GateResult
@@ -15,21 +18,41 @@ class SchemaGate(Gate):
 
     def run(self, ctx: GateContext) -> GateResult:
         schema = ctx.resolved.output_schema
-        if schema is None:
-            return GateResult(self.name, "skipped", summary="the prompt has no output_schema")
+        tools = {t["name"]: t for t in (getattr(ctx.resolved, "tools", None) or [])}
+        if schema is None and not tools:
+            return GateResult(
+                self.name, "skipped", summary="the prompt has no output_schema and no tools"
+            )
         run, verdict = candidate_or_verdict(ctx, self.name)
         if verdict is not None:
             return verdict
+        from jsonschema import Draft202012Validator
+
         from promptrail.errors import UsageError
         from promptrail.regex import BadPattern, schema_validator
 
-        try:
-            validator = schema_validator(schema)  # patterns on RE2: linear time
+        threshold = float(ctx.settings.get("threshold", 1.0))
+        failures: list[dict[str, Any]] = []
+        calls = [
+            (case, call) for case in run.cases for call in (getattr(case, "tool_calls", None) or [])
+        ]
+        call_failures = 0
+        for case, call in calls:
+            problem = _call_problem(call, tools, Draft202012Validator)
+            if problem:
+                call_failures += 1
+                failures.append({"case": case.case_id, "repeat": case.repeat, "message": problem})
+        outputs = [
+            c
+            for c in run.cases
+            if c.output is not None
+            and schema is not None
+            and not (getattr(c, "tool_calls", None) and not c.output)
+        ]
+        try:  # patterns on RE2: linear time
+            validator = schema_validator(schema) if schema is not None else None
         except BadPattern as exc:
             raise UsageError(f"output_schema: {exc}", file=ctx.resolved.path) from None
-        threshold = float(ctx.settings.get("threshold", 1.0))
-        failures = []
-        outputs = [c for c in run.cases if c.output is not None]
         for case in outputs:
             try:
                 data, _ = parse_json_output(case.output)
@@ -42,6 +65,7 @@ class SchemaGate(Gate):
                     }
                 )
                 continue
+            assert validator is not None
             errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
             if errors:
                 err = errors[0]
@@ -53,16 +77,45 @@ class SchemaGate(Gate):
                         "message": f"{path}: {err.message}",
                     }
                 )
-        if not outputs:
+        checked = len(outputs) + len(calls)
+        if not checked:
             return GateResult(
                 self.name, "failed", 0.0, threshold, "no outputs to check (every case errored)"
             )
-        rate = 1 - len(failures) / len(outputs)
+        rate = 1 - len(failures) / checked
         status = "passed" if rate >= threshold else "failed"
-        summary = (
-            f"{len(outputs) - len(failures)}/{len(outputs)} outputs conform "
-            f"({rate:.0%}, threshold {threshold:.0%})"
-        )
+        output_failures = len(failures) - call_failures
+        parts = []
+        if schema is not None:
+            parts.append(f"{len(outputs) - output_failures}/{len(outputs)} outputs conform")
+        if calls or schema is None:
+            parts.append(f"{len(calls) - call_failures}/{len(calls)} tool calls' arguments conform")
+        summary = f"{', '.join(parts)} ({rate:.0%}, threshold {threshold:.0%})"
         if failures:
             summary += f"; first: {failures[0]['case']}: {failures[0]['message']}"
-        return GateResult(self.name, status, rate, threshold, summary, {"failures": failures})
+        return GateResult(
+            self.name,
+            status,
+            rate,
+            threshold,
+            summary,
+            {"failures": failures, "outputs": len(outputs), "tool_calls": len(calls)},
+        )
+
+
+def _call_problem(call: dict[str, Any], tools: dict[str, Any], validator_cls: Any) -> str | None:
+    name = call.get("name")
+    if name not in tools:
+        return f"called {name!r}, which is not one of the prompt's tools"
+    args = call.get("arguments")
+    if not isinstance(args, dict):
+        return f"{name}: arguments are not a JSON object"
+    errors = sorted(
+        validator_cls(tools[name].get("parameters") or {}).iter_errors(args),
+        key=lambda e: list(e.path),
+    )
+    if errors:
+        err = errors[0]
+        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
+        return f"{name} arguments {path}: {err.message}"
+    return None

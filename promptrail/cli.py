@@ -174,6 +174,8 @@ def _print_diff(d: dict[str, Any]) -> None:
         f"{d['name']}: {d['from']['version']} -> {d['to']['version']}  bump: {d['bump']}"
         f"{'  (version bump is enough)' if d.get('bump_ok') else ''}"
     )
+    if d.get("against"):
+        say(f"  compared with {d['against']}")
     if d.get("bump_ok") is False:
         say(f"  the version bump is {d['version_bump']}, the change calls for {d['bump']}")
     for c in d["changes"]:
@@ -484,6 +486,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
     result = outcome.to_json()
 
     def human() -> None:
+        for i in result.get("swept", []):
+            say(
+                f"swept {i['env']}: {i['name']} {i['version']}: {i.get('status', '?')}: "
+                f"{i.get('detail', '')}"
+            )
         for f in result["findings"]:
             say(f"{f['env']}: {f['name']}: {f['kind']} at {f['target']}: {f['detail']}")
         say(
@@ -632,8 +639,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("b", nargs="?", metavar="B", help="same forms (default: the working tree)")
     p.add_argument("--env", action="append", metavar="E", help="compare two environments")
-    p = verb("bump", "raise the version in the prompt file")
-    p.add_argument("name", metavar="NAME", help="the prompt")
+    p = verb("bump", "raise the version in the prompt (or component) file")
+    p.add_argument("name", metavar="NAME", help="the prompt, or a component")
     g = p.add_mutually_exclusive_group()
     for part, what in (
         ("patch", "raise the patch number"),

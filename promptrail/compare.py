@@ -51,12 +51,40 @@ def baseline(ws: Workspace, name: str) -> ResolvedPrompt | None:
     return None
 
 
+def committed(ws: Workspace, name: str) -> ResolvedPrompt | None:
+    """The prompt as committed at git HEAD, or None (no git, or not in HEAD)."""
+    try:
+        return side(ws, name, "git:HEAD")
+    except UsageError:
+        return None
+
+
 def diff_prompt(ws: Workspace, name: str, a: str | None, b: str | None) -> dict[str, Any]:
     new = side(ws, name, b)
-    old = side(ws, name, a) if a is not None else baseline(ws, name)
-    if old is None:
-        old = new
+    against = a
+    old: ResolvedPrompt | None
+    if a is not None:
+        old = side(ws, name, a)
+    else:
+        old = baseline(ws, name)
+        if old is not None:
+            envs = [
+                e.name
+                for e in ws.config.environments
+                if getattr(read_lock(ws.lock_path(e.name)).get(name), "content_hash", None)
+                == old.content_hash
+            ]
+            against = f"the {envs[0] if envs else 'nearest'} lock ({old.version})"
+        else:  # no lock differs: the committed file, never the tree against itself
+            old = committed(ws, name)
+            against = "git HEAD (no lock pins other content)"
+            if old is None:
+                old, against = new, "itself: no lock pins other content and git has no HEAD copy"
+            elif old.content_hash == new.content_hash:
+                against = "git HEAD (no lock pins other content; the tree is as committed)"
+    assert old is not None
     result = compare(old, new)
+    result["against"] = against
     result["version_bump"] = semver.bump_between(old.version, new.version)
     result["bump_ok"] = semver.BUMPS.index(result["version_bump"]) >= semver.BUMPS.index(
         result["bump"]
@@ -104,7 +132,10 @@ def diff_envs(ws: Workspace, env_a: str, env_b: str) -> dict[str, Any]:
 
 
 def bump(ws: Workspace, name: str, part: str) -> dict[str, Any]:
+    if not ws.exists(f"prompts/{name}.yaml") and ws.exists(f"components/{name}.yaml"):
+        return bump_component(ws, name, part)
     loaded = ws.prompt(name)
+    ws.resolve(name)  # a component that does not load is bad input here too (exit 2)
     current = loaded.model.version
     if part == "auto":
         old = baseline(ws, name)
@@ -131,20 +162,43 @@ def bump(ws: Workspace, name: str, part: str) -> dict[str, Any]:
         part = needed
     else:
         new_version = semver.bump(current, part)
-    path = ws.path(loaded.path)
-    text = ws.read(loaded.path)
-    new_text, count = VERSION_LINE.subn(
-        lambda m: f"{m[1]}{m[2]}{new_version}{m[4]}{m[5]}", text, count=1
-    )
-    if count != 1:
-        raise UsageError("no top-level `version:` line to rewrite", file=loaded.path)
-    from promptrail.fsutil import write_atomic
-
-    write_atomic(path, new_text)
+    rewrite_version(ws, loaded.path, new_version)
     return {
         "name": name,
         "from": current,
         "to": new_version,
         "bump": part,
         "message": f"{name}: {current} -> {new_version} ({part}); run `promptrail lock`",
+    }
+
+
+def rewrite_version(ws: Workspace, rel: str, new_version: str) -> None:
+    path = ws.path(rel)  # not through a link out of the workspace
+    text = ws.read(rel)
+    new_text, count = VERSION_LINE.subn(
+        lambda m: f"{m[1]}{m[2]}{new_version}{m[4]}{m[5]}", text, count=1
+    )
+    if count != 1:
+        raise UsageError("no top-level `version:` line to rewrite", file=rel)
+    from promptrail.fsutil import write_atomic
+
+    write_atomic(path, new_text)
+
+
+def bump_component(ws: Workspace, name: str, part: str) -> dict[str, Any]:
+    """Raise a component's version (``--auto`` is a patch: a component has no interface to
+    compare); the prompts using it then need a bump of their own."""
+    loaded = ws.component(name)
+    current = loaded.model.version
+    part = "patch" if part == "auto" else part
+    new_version = semver.bump(current, part)
+    rewrite_version(ws, loaded.path, new_version)
+    return {
+        "name": name,
+        "kind": "component",
+        "from": current,
+        "to": new_version,
+        "bump": part,
+        "message": f"component {name}: {current} -> {new_version} ({part}); check the "
+        "prompts' `uses` ranges, bump the prompts using it, and run `promptrail lock`",
     }

@@ -9,6 +9,7 @@ an operational error (exit 3), never "clean".
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from promptrail.runtime import bundle_hash
 
 log = logging.getLogger(__name__)
 
-OPERATIONAL_KINDS = {"unreachable", "provider-error"}
+OPERATIONAL_KINDS = {"unreachable", "provider-error", "sweep-error"}
 
 
 @dataclass
@@ -171,86 +172,144 @@ def lock_drift(ws: Any, env: str, store: Any) -> list[Finding]:
     return out
 
 
-def behaviour_drift(ws: Any, env: str, store: Any, progress: Any = None) -> list[Finding]:
-    """Re-run each locked prompt's suite live and compare with its recorded pass rate."""
-    from gates.regression import bootstrap_drop, per_case_rates
+def recorded_cases(
+    store: Any, name: str, content_hash: str
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """The case results recorded for this content in the newest gate run that ran it, as
+    candidate or as baseline (a PR gated against the live version records it as baseline)."""
+    runs = store.query_dicts(
+        "SELECT r.run_id FROM runs r WHERE r.kind = 'gate' AND r.run_id IN (SELECT run_id "
+        "FROM case_results WHERE prompt = ? AND content_hash = ? AND role IN "
+        "('candidate', 'baseline')) ORDER BY r.started_at DESC LIMIT 1",
+        [name, content_hash],
+    )
+    if not runs:
+        return None, []
+    run_id = runs[0]["run_id"]
+    rows = store.query_dicts(
+        "SELECT role, case_id, passed, error, latency_ms, cached, assertions FROM case_results "
+        "WHERE run_id = ? AND prompt = ? AND content_hash = ? AND role IN "
+        "('candidate', 'baseline')",
+        [run_id, name, content_hash],
+    )
+    role = "candidate" if any(r["role"] == "candidate" for r in rows) else "baseline"
+    out = [r for r in rows if r["role"] == role]  # one side when it ran as both
+    for r in out:
+        if isinstance(r["assertions"], str):
+            r["assertions"] = json.loads(r["assertions"])
+    return run_id, out
+
+
+def behaviour_drift(
+    ws: Any,
+    env: str,
+    store: Any,
+    evaluator: Any,
+    swept: list[dict[str, Any]],
+    runs: list[Any],
+) -> list[Finding]:
+    """Re-run every locked prompt's suite live and compare it, with the regression gate's
+    statistics, with the results recorded when that exact content was gated. Appends what it
+    did for each locked version to ``swept`` and each live suite run to ``runs``."""
     from promptrail import snapshots
-    from promptrail.evaluate import Evaluator
+    from promptrail.regression import compare, observe
 
     entries = read_lock(ws.lock_path(env))
     findings: list[Finding] = []
-    with Evaluator(ws, cache_mode="off", progress=progress) as evaluator:
-        for name, entry in sorted(entries.items()):
-            if not ws.exists(f"suites/{name}.yaml"):
-                continue
-            resolved = snapshots.find(ws, name, content_hash=entry.content_hash)
-            if resolved is None:
-                findings.append(
-                    Finding(
-                        env,
-                        "suite",
-                        name,
-                        "provider-error",
-                        entry.content_hash,
-                        None,
-                        "the locked content is neither in the store nor git",
-                    )
-                )
-                continue
-            recorded = store.query_dicts(
-                "SELECT c.case_id, c.passed FROM case_results c JOIN runs r USING (run_id) "
-                "WHERE c.prompt = ? AND c.content_hash = ? AND c.role = 'candidate' AND "
-                "r.kind = 'gate' AND r.run_id = (SELECT r2.run_id FROM runs r2 JOIN "
-                "case_results c2 USING (run_id) WHERE c2.prompt = ? AND c2.content_hash = ? "
-                "AND r2.kind = 'gate' ORDER BY r2.started_at DESC LIMIT 1)",
-                [name, entry.content_hash, name, entry.content_hash],
-            )
-            if not recorded:
-                continue
-            run = evaluator.evaluate(resolved, role="sweep")
-            if run.operational_errors:
-                findings.append(
-                    Finding(
-                        env,
-                        "provider",
-                        name,
-                        "provider-error",
-                        entry.content_hash,
-                        None,
-                        run.operational_errors[0].error or "provider failed",
-                    )
-                )
-                continue
-            base_rate = sum(bool(r["passed"]) for r in recorded) / len(recorded)
-            max_drop = float(
-                ws.config.gate_settings(
-                    "regression",
+    for name, entry in sorted(entries.items()):
+        item: dict[str, Any] = {
+            "env": env,
+            "name": name,
+            "version": entry.version,
+            "content_hash": entry.content_hash,
+        }
+        swept.append(item)
+
+        def finding(kind: str, detail: str, item: dict[str, Any] = item, **extra: Any) -> None:
+            item.update(status=kind, detail=detail)
+            findings.append(
+                Finding(
                     env,
-                    ws.prompt(name).model if ws.exists(f"prompts/{name}.yaml") else None,
-                ).get("max_drop", 0.05)
-            )
-            drop = base_rate - run.pass_rate
-            significant = True
-            if run.repeat > 1:
-                base_cases: dict[str, list[int]] = {}
-                for r in recorded:
-                    base_cases.setdefault(r["case_id"], []).append(1 if r["passed"] else 0)
-                base = {k: sum(v) / len(v) for k, v in base_cases.items()}
-                significant = bootstrap_drop(base, per_case_rates(run))[1] > 0
-            if drop > max_drop and significant:
-                findings.append(
-                    Finding(
-                        env,
-                        "suite",
-                        name,
-                        "behaviour",
-                        entry.content_hash,
-                        entry.content_hash,
-                        f"pass rate fell {drop:.1%} ({base_rate:.1%} when gated -> "
-                        f"{run.pass_rate:.1%} live now); allowed {max_drop:.1%}",
-                        extra={"baseline": base_rate, "live": run.pass_rate},
-                    )
+                    "suite" if kind != "provider-error" else "provider",
+                    item["name"],
+                    kind,
+                    item["content_hash"],
+                    item["content_hash"] if kind == "behaviour" else None,
+                    detail,
+                    extra=extra,
                 )
+            )
+
+        if not ws.exists(f"suites/{name}.yaml"):
+            item.update(status="no-suite", detail="no suite: nothing to re-run")
+            continue
+        resolved = snapshots.find(ws, name, content_hash=entry.content_hash)
+        if resolved is None:
+            finding("provider-error", "the locked content is neither in the store nor git")
+            continue
+        baseline_run, recorded = recorded_cases(store, name, entry.content_hash)
+        if not recorded:
+            finding(
+                "no-baseline",
+                f"{name} {entry.version} has no recorded gate results to compare with: "
+                f"gate it (promptrail gate {name} --env {env}) so the sweep can judge it",
+            )
+            continue
+        run = evaluator.evaluate(resolved, role="sweep")
+        runs.append(run)
+        if run.operational_errors:
+            finding("provider-error", run.operational_errors[0].error or "provider failed")
+            continue
+        shared = {r["case_id"] for r in recorded} & {c.case_id for c in run.cases}
+        if not shared:
+            finding(
+                "no-baseline",
+                f"none of the suite's cases ran when {name} {entry.version} was gated "
+                f"({baseline_run}): gate it again",
+            )
+            continue
+        base = observe(r for r in recorded if r["case_id"] in shared)
+        live = observe(c for c in run.cases if c.case_id in shared)
+        prompt = ws.prompt(name).model if ws.exists(f"prompts/{name}.yaml") else None
+        settings = ws.config.gate_settings("regression", env, prompt)
+        max_drop = float(settings.get("max_drop", 0.05))
+        budget = settings.get("max_latency_increase")
+        result = compare(
+            base,
+            live,
+            max_drop,
+            run.repeat,
+            float(budget) if budget is not None else None,
+            f"the results recorded when it was gated ({baseline_run})",
+        )
+        item.update(
+            baseline_run=baseline_run,
+            baseline_pass_rate=base.pass_rate,
+            pass_rate=live.pass_rate,
+            errors=live.errors,
+        )
+        if live.errors > run.max_errors:
+            first = next(c for c in run.cases if c.status == "error")
+            finding(
+                "sweep-error",
+                f"{live.errors} of {run.total} cases errored now "
+                f"(the suite tolerates {run.max_errors}): {first.error}",
+            )
+        elif result.problems:
+            finding(
+                "behaviour",
+                "; ".join(result.problems).replace(
+                    f"({base.pass_rate:.1%} -> {live.pass_rate:.1%})",
+                    f"({base.pass_rate:.1%} when gated -> {live.pass_rate:.1%} live now)",
+                ),
+                baseline=base.pass_rate,
+                live=live.pass_rate,
+            )
+        else:
+            item.update(
+                status="ok",
+                detail=f"{live.pass_rate:.1%} live now, {base.pass_rate:.1%} when gated",
+            )
     return findings
 
 
@@ -267,15 +326,31 @@ def run_drift(
     ws = Workspace(workspace)
     envs = [env] if env else [e.name for e in ws.config.environments if e.gate_names()]
     store = ws.store()
-    run_id = new_run_id("drift")
+    run_id = new_run_id("sweep" if sweep else "drift")
     started = now()
     findings: list[Finding] = []
-    for e in envs:
-        findings += config_drift(ws, e)
-        findings += lock_drift(ws, e, store)
-        if sweep:
-            findings += behaviour_drift(ws, e, store, progress)
+    swept: list[dict[str, Any]] = []
+    suite_runs: list[Any] = []
+    evaluator = None
+    if sweep:
+        from promptrail.evaluate import Evaluator
+
+        evaluator = Evaluator(ws, cache_mode="off", progress=progress)
+    try:
+        for e in envs:
+            findings += config_drift(ws, e)
+            findings += lock_drift(ws, e, store)
+            if evaluator is not None:
+                findings += behaviour_drift(ws, e, store, evaluator, swept, suite_runs)
+    finally:
+        if evaluator is not None:
+            evaluator.close()
     _mark_new(store, envs, findings)
+    from promptrail.store.rows import case_rows
+
+    # a content locked in two environments runs once: store its results once
+    unique = list({r.content_hash: r for r in suite_runs}.values())
+    cases, scores = case_rows(run_id, unique)
     operational = any(f.kind in OPERATIONAL_KINDS for f in findings)
     status = "clean" if not findings else "drift"
     rows = [
@@ -311,6 +386,8 @@ def run_drift(
                     }
                 ],
                 "drift_findings": rows,
+                "case_results": cases,
+                "scores": scores,
             },
             con=con,
         )
@@ -320,7 +397,16 @@ def run_drift(
             "drift-check",
             actor,
             ",".join(envs),
-            {"run_id": run_id, "status": status, "findings": len(findings), "sweep": sweep},
+            {
+                "run_id": run_id,
+                "status": status,
+                "findings": len(findings),
+                "sweep": sweep,
+                "swept": [
+                    {k: i.get(k) for k in ("env", "name", "version", "content_hash", "status")}
+                    for i in swept
+                ],
+            },
             con=con,
         )
     new = [f for f in findings if f.new]
@@ -332,6 +418,7 @@ def run_drift(
         "envs": envs,
         "alerts_sent": alerted,
         "findings": [f.to_dict() for f in findings],
+        "swept": swept,
     }
 
 

@@ -42,6 +42,8 @@ class CaseRun:
     attempts: int = 0
     assertions: list[dict[str, Any]] = field(default_factory=list)
     operational: bool = False  # the error was the provider's or the cache's, not the case's
+    tool_calls: list[dict[str, Any]] | None = None  # [{id, name, arguments}] the model made
+    structured_output: Any = None  # the parsed JSON, when structured output was asked for
 
     @property
     def passed(self) -> bool:
@@ -58,6 +60,7 @@ class SuiteRun:
     repeat: int
     cases: list[CaseRun]
     seconds: float = 0.0
+    max_errors: int = 0  # the suite's tolerance for errored cases (default none)
 
     @property
     def total(self) -> int:
@@ -65,20 +68,24 @@ class SuiteRun:
 
     @property
     def pass_rate(self) -> float:
-        return sum(c.passed for c in self.cases) / self.total if self.cases else 0.0
+        """Passed over judged cases: an errored case is neither a pass nor a failure."""
+        judged = [c for c in self.cases if c.status != "error"]
+        return sum(c.passed for c in judged) / len(judged) if judged else 0.0
 
     @property
     def operational_errors(self) -> list[CaseRun]:
         return [c for c in self.cases if c.operational]
 
-    def metric_means(self) -> dict[str, float]:
-        """Mean score per assertion type that reports a score (deepeval metrics and the like)."""
-        sums: dict[str, list[float]] = {}
-        for case in self.cases:
-            for a in case.assertions:
-                if a.get("score") is not None and a.get("status") != "error":
-                    sums.setdefault(a["type"], []).append(float(a["score"]))
-        return {k: sum(v) / len(v) for k, v in sums.items()}
+    @property
+    def errors(self) -> list[CaseRun]:
+        """Cases that could not be judged: an assertion raised, the judge's answer did not
+        parse, the provider's usage was impossible, the provider failed."""
+        return [c for c in self.cases if c.status == "error"]
+
+    @property
+    def live(self) -> bool:
+        """Every output came from a live model call in this run (none from the cache)."""
+        return all(not c.cached for c in self.cases if c.output is not None)
 
 
 class ProviderJudge:
@@ -297,6 +304,7 @@ class Evaluator:
             suite.repeat,
             list(cases),
             time.perf_counter() - started,
+            suite.max_errors,
         )
 
     async def _case(self, resolved: ResolvedPrompt, case: Any, repeat: int) -> CaseRun:
@@ -326,12 +334,22 @@ class Evaluator:
         run.input_tokens, run.output_tokens = resp.input_tokens, resp.output_tokens
         run.cached_tokens, run.cost_usd = resp.cached_tokens, resp.cost_usd
         run.price_source, run.cached, run.attempts = resp.price_source, resp.cached, resp.attempts
+        run.tool_calls = resp.tool_calls or None
+        if "output_schema" in params and resp.text:
+            import json
+
+            try:
+                run.structured_output = json.loads(resp.text)
+            except ValueError:
+                run.structured_output = None  # the schema gate reports it
         user = [m["content"] for m in messages if m["role"] == "user"]
         ctx = AssertionContext(
             output=resp.text,
             vars=case.vars,
             input_text=user[-1] if user else "",
             output_schema=resolved.output_schema,
+            tool_calls=resp.tool_calls or [],
+            tools=resolved.tools or [],
             latency_ms=resp.latency_ms,
             cost_usd=resp.cost_usd,
             judge=self.judge,

@@ -78,3 +78,119 @@ def load_gate(name: str, root: Any = None) -> Gate:
     if not getattr(gate, "name", ""):
         gate.name = name
     return gate  # type: ignore[no-any-return]
+
+
+# -- what a promotion needs of the gate runs --------------------------------------------
+FINISHED = ("passed", "failed", "error")  # a run that is 'running' or 'incomplete' proves nothing
+
+
+def passing_runs(store: Any, env: str, gates: list[str], name: str, content_hash: str) -> list[str]:
+    """Finished gate runs for ``env`` in which this content passed every gate, newest first."""
+    rows = store.query_dicts(
+        "SELECT g.run_id, g.gate, g.status, r.started_at FROM gate_results g "
+        "JOIN runs r USING (run_id) WHERE r.kind = 'gate' AND r.env = ? AND g.prompt = ? "
+        "AND g.content_hash = ? AND r.status IN ('passed', 'failed', 'error') "
+        "ORDER BY r.started_at DESC",
+        [env, name, content_hash],
+    )
+    by_run: dict[str, dict[str, str]] = {}
+    for r in rows:
+        by_run.setdefault(r["run_id"], {})[r["gate"]] = r["status"]
+    return [
+        run_id
+        for run_id, statuses in by_run.items()  # newest first
+        if all(statuses.get(g) in ("passed", "skipped") for g in gates)
+        and not any(s in ("failed", "error") for s in statuses.values())
+    ]
+
+
+def recorded_outputs(store: Any, run_id: str, name: str, content_hash: str) -> tuple[int, int]:
+    """(outputs from a live call, outputs from the cache or a recording) of the candidate."""
+    rows = store.query(
+        "SELECT count(*) FILTER (WHERE NOT coalesce(cached, false)), "
+        "count(*) FILTER (WHERE cached) FROM case_results WHERE run_id = ? AND prompt = ? "
+        "AND content_hash = ? AND role = 'candidate' AND output IS NOT NULL",
+        [run_id, name, content_hash],
+    )[1]
+    return int(rows[0][0] or 0), int(rows[0][1] or 0)
+
+
+def evidence_run(
+    store: Any, environment: Any, name: str, content_hash: str, label: str = ""
+) -> str | None:
+    """The gate run that authorises promoting this content into ``environment``; raises
+    ``EvidenceRefused`` with the reason when none does. Only finished runs count, and an
+    environment that requires live evidence only counts runs whose outputs were live calls."""
+    env, gates = environment.name, environment.gate_names()
+    if not gates:
+        return None
+    short = label or f"{name} ({content_hash[:19]}…)"
+    runs = passing_runs(store, env, gates, name, content_hash)
+    if not runs:
+        unfinished = store.query(
+            "SELECT count(*) FROM runs r WHERE r.kind = 'gate' AND r.env = ? AND r.status "
+            "IN ('running', 'incomplete') AND r.run_id IN (SELECT run_id FROM gate_results "
+            "WHERE prompt = ? AND content_hash = ?)",
+            [env, name, content_hash],
+        )[1][0][0]
+        why = (
+            f" (its {unfinished} other gate run(s) did not finish: a killed or running run "
+            "proves nothing)"
+            if unfinished
+            else ""
+        )
+        raise EvidenceRefused(
+            f"{short} has no gate run for {env} in which it passed every gate "
+            f"({', '.join(gates)}){why}: run `promptrail gate {name} --env {env}`"
+        )
+    if environment.required_evidence() != "live":
+        return runs[0]
+    for run_id in runs:
+        live, recorded = recorded_outputs(store, run_id, name, content_hash)
+        if recorded == 0:
+            return run_id
+    live, recorded = recorded_outputs(store, runs[0], name, content_hash)
+    raise EvidenceRefused(
+        f"{env} requires live evidence (evidence: live) but {short} passed its gates only on "
+        f"recorded responses ({recorded} of {live + recorded} outputs in {runs[0]} came from "
+        f"the cache or a recording): gate it live, `promptrail gate {name} --env {env} "
+        "--cache off`"
+    )
+
+
+class EvidenceRefused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def version_conflict(ws: Any, name: str, version: str, content_hash: str, store: Any) -> str | None:
+    """One version, one content: the reason to refuse ``name`` ``version`` when the store or
+    any lockfile already records that version with other content, else None."""
+    from promptrail import semver
+    from promptrail.lock import read_lock
+
+    others: list[str] = []
+    known = [version]
+    for env in ws.config.environments:
+        entry = read_lock(ws.lock_path(env.name)).get(name)
+        if entry is None:
+            continue
+        known.append(entry.version)
+        if entry.version == version and entry.content_hash != content_hash:
+            others.append(f"environments/{env.name}.lock")
+    if store is not None:
+        rows = store.query_dicts(
+            "SELECT version, content_hash FROM prompt_versions WHERE name = ?", [name]
+        )
+        known += [r["version"] for r in rows]
+        if any(r["version"] == version and r["content_hash"] != content_hash for r in rows):
+            others.append("the store")
+    if not others:
+        return None
+    highest = max(known, key=semver.parse_version)
+    return (
+        f"{name} {version} already names other content (in {', '.join(others)}): content "
+        f"changed without a bump; bump to {semver.bump(highest, 'patch')} "
+        f"(`promptrail bump {name} --auto`)"
+    )

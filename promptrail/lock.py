@@ -264,6 +264,18 @@ def check(ws: Workspace, envs: list[str] | None = None) -> list[Problem]:
                 continue
             if r.version == entry.version and r.content_hash != entry.content_hash:
                 problems.append(Problem(name, "unbumped", _unbumped(r, entry, env), env))
+                for comp, version in _edited_components(ws, r, entry):
+                    if not any(p.name == comp and p.kind == "unbumped-component" for p in problems):
+                        problems.append(
+                            Problem(
+                                comp,
+                                "unbumped-component",
+                                f"components/{comp}.yaml changed but is still at {version} "
+                                f"(as locked for {name} in {env}); bump it: "
+                                f"`promptrail bump {comp} --patch`",
+                                env,
+                            )
+                        )
             elif env == working and r.version != entry.version:
                 problems.append(
                     Problem(
@@ -287,6 +299,26 @@ def check(ws: Workspace, envs: list[str] | None = None) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def _edited_components(ws: Any, r: Any, entry: LockEntry) -> list[tuple[str, str]]:
+    """Components whose text changed while their version stayed what the lock records: the
+    current template is in the prompt's content now but not in the locked content."""
+    from promptrail import snapshots
+
+    same = [(c, v) for c, v in r.components.items() if entry.components.get(c) == v]
+    if not same:
+        return []
+    old = snapshots.find(ws, r.name, content_hash=entry.content_hash)
+    if old is None:
+        return []
+    before = "\n".join(m["content"] for m in old.messages)
+    out = []
+    for comp, version in same:
+        template = ws.component(comp).model.template.rstrip("\n")
+        if "component(" not in template and template not in before:
+            out.append((comp, version))
+    return out
 
 
 def _unbumped(r: Any, entry: LockEntry, env: str) -> str:

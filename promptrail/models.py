@@ -202,6 +202,7 @@ class SuiteFile(Strict):
     description: str = ""
     threshold: float = Field(default=1.0, ge=0, le=1)
     repeat: int = Field(default=1, ge=1, le=100)
+    max_errors: int = Field(default=0, ge=0)  # errored cases tolerated before the gate errors
     defaults: SuiteDefaults = Field(default_factory=SuiteDefaults)
     cases: list[Case] = Field(default_factory=list)
     dataset: str | None = None
@@ -222,6 +223,9 @@ class Environment(Strict):
     # who may approve: emails, github:LOGIN, github-team:ORG/TEAM (approvals from anyone
     # else do not count); with approvers and no `approvals`, one approval is needed
     approvers: list[Approver] = Field(default_factory=list)
+    # what a promotion needs: "live" (outputs from live model calls, never the cache or a
+    # recording) or "recorded" (either); by default live where approvals are required
+    evidence: Literal["live", "recorded"] | None = None
     targets: list[Target] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -229,6 +233,9 @@ class Environment(Strict):
         if self.approvers and "approvals" not in self.model_fields_set:
             self.approvals = 1
         return self
+
+    def required_evidence(self) -> str:
+        return self.evidence or ("live" if self.approvals > 0 else "recorded")
 
     def gate_names(self) -> list[str]:
         return list(self.gates)

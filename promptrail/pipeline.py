@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptrail import __version__
 from promptrail.errors import UsageError
-from promptrail.gating import GateContext, GateResult, load_gate
+from promptrail.gating import GateContext, GateResult, load_gate, version_conflict
 
 if TYPE_CHECKING:
     from promptrail.resolve import ResolvedPrompt
@@ -221,6 +221,12 @@ def _records(
     }
 
 
+def _version_line(ws: Any, name: str) -> int | None:
+    from promptrail.yamlio import line_of
+
+    return line_of(ws.read(f"prompts/{name}.yaml"), ("version",))
+
+
 # -- the run -------------------------------------------------------------------------------
 def git_state(root: Any) -> tuple[str | None, bool | None]:
     head = subprocess.run(
@@ -267,8 +273,14 @@ def run_gate(
     # bad input stops the run before anything is recorded; the suites are parsed this once
     resolved = [ws.resolve(name) for name in candidates]
     suites = {name: load_suite(ws, name) for name in candidates}
-    run_id = run_id or new_run_id()
     store = ws.store()
+    for r in resolved:  # one version names one content
+        conflict = version_conflict(ws, r.name, r.version, r.content_hash, store)
+        if conflict:
+            raise UsageError(
+                conflict, file=f"prompts/{r.name}.yaml", line=_version_line(ws, r.name)
+            )
+    run_id = run_id or new_run_id()
     commit, dirty = git_state(ws.root)
     evaluator = Evaluator(ws, cache_mode, progress)
     evaluator.get_ready(resolved, suites)

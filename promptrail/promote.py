@@ -39,22 +39,11 @@ def parse_target(text: str) -> tuple[str, str]:
 
 
 def gate_pass(store: Store, env: str, gates: list[str], name: str, content_hash: str) -> str | None:
-    """The newest gate run for ``env`` in which this content passed every gate, if any."""
-    rows = store.query_dicts(
-        "SELECT g.run_id, g.gate, g.status, r.started_at FROM gate_results g "
-        "JOIN runs r USING (run_id) WHERE r.kind = 'gate' AND r.env = ? AND g.prompt = ? "
-        "AND g.content_hash = ? ORDER BY r.started_at DESC",
-        [env, name, content_hash],
-    )
-    by_run: dict[str, dict[str, str]] = {}
-    for r in rows:
-        by_run.setdefault(r["run_id"], {})[r["gate"]] = r["status"]
-    for run_id, statuses in by_run.items():  # newest first
-        if all(statuses.get(g) in ("passed", "skipped") for g in gates) and not any(
-            s in ("failed", "error") for s in statuses.values()
-        ):
-            return run_id
-    return None
+    """The newest finished gate run for ``env`` in which this content passed every gate."""
+    from promptrail.gating import passing_runs
+
+    runs = passing_runs(store, env, gates, name, content_hash)
+    return runs[0] if runs else None
 
 
 def live(store: Store, env: str, name: str) -> list[dict[str, Any]]:
@@ -195,15 +184,15 @@ def _check(
 ) -> str | None:
     name, env, short = resolved.name, environment.name, resolved.content_hash[:19] + "…"
     label = f"{name} {resolved.version} ({short})"
-    gates = environment.gate_names()
-    run_id = None
-    if gates:
-        run_id = gate_pass(store, env, gates, name, resolved.content_hash)
-        if run_id is None:
-            raise Refused(
-                f"{label} has no gate run for {env} in which it passed every gate "
-                f"({', '.join(gates)}): run `promptrail gate {name} --env {env}`"
-            )
+    from promptrail.gating import EvidenceRefused, evidence_run, version_conflict
+
+    conflict = version_conflict(ws, name, resolved.version, resolved.content_hash, store)
+    if conflict:
+        raise Refused(conflict)
+    try:  # a finished run that passed every gate, on live calls where env requires it
+        run_id = evidence_run(store, environment, name, resolved.content_hash, label)
+    except EvidenceRefused as exc:
+        raise Refused(exc.reason) from None
     try:
         tree = ws.resolve(name)
     except UsageError:

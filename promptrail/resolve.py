@@ -90,9 +90,34 @@ class ResolvedPrompt:
         )
 
 
+def check_cycles(ws: Workspace, name: str, uses: dict[str, str], path: str, text: str) -> None:
+    """A cycle among the declared components is an error even when the prompt never
+    includes the component that leads into it."""
+    done: set[str] = set()
+
+    def walk(comp: str, chain: tuple[str, ...]) -> None:
+        if comp in chain:
+            cycle = " -> ".join((*chain[chain.index(comp) :], comp))
+            raise ResolveError(
+                f"component cycle: {cycle} (declared in `uses`)",
+                file=path,
+                line=line_of(text, ("uses", chain[0] if chain else comp)),
+                kind="component-cycle",
+            )
+        if comp in done or not ws.exists(f"components/{comp}.yaml"):
+            return
+        for inner in ws.component(comp, referrer=path).model.uses:
+            walk(inner, (*chain, comp))
+        done.add(comp)
+
+    for comp in uses:
+        walk(comp, ())
+
+
 def resolve(ws: Workspace, name: str) -> ResolvedPrompt:
     loaded = ws.prompt(name)
     prompt = loaded.model
+    check_cycles(ws, name, prompt.uses, loaded.path, loaded.text)
     used: dict[str, str] = {}
     messages = []
     for i, msg in enumerate(prompt.messages):

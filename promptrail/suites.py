@@ -33,6 +33,7 @@ class Suite:
     threshold: float
     repeat: int
     cases: list[SuiteCase]
+    max_errors: int = 0
 
 
 def load_suite(ws: Workspace, name: str) -> Suite | None:
@@ -83,7 +84,7 @@ def load_suite(ws: Workspace, name: str) -> Suite | None:
                     raise
         case_vars = {**default_vars, **case.vars} if default_vars else case.vars
         cases.append(SuiteCase(case.id, case_vars, assertions, case.must_pass, specs))
-    return Suite(name, path, model.threshold, model.repeat, cases)
+    return Suite(name, path, model.threshold, model.repeat, cases, model.max_errors)
 
 
 def _spec_line(

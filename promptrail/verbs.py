@@ -33,7 +33,9 @@ def lint(ws: Workspace, names: list[str] | None = None) -> Result:
         "findings": [f.to_dict() for f in findings],
     }
     # a file that does not load is bad input (exit 2), as from every verb; lint still lists it
-    invalid = any(f.rule == "invalid-suite" for f in findings)
+    from gates.lint import LOAD_HINTS
+
+    invalid = any(f.rule == "invalid-suite" or f.rule in LOAD_HINTS for f in findings)
     return Result(status, document, "invalid" if invalid else None, findings)
 
 
@@ -78,7 +80,12 @@ def gate(
         check_api()
         from promptrail import plugins
 
-        document = plugins.get("flow", "gate")(workspace=str(root), **kwargs)
+        # the flow run's state is the verdict (Failed for a failed gate) and carries the result
+        state = plugins.get("flow", "gate")(workspace=str(root), return_state=True, **kwargs)
+        outcome = state.result(raise_on_failure=False)
+        if isinstance(outcome, BaseException):
+            raise outcome  # an operational or usage error inside the flow run
+        document = outcome
     else:
         from promptrail.pipeline import run_gate
 

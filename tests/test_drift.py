@@ -217,3 +217,58 @@ def test_sweep_with_provider_down_is_not_clean(
     )
     code, result = drift(cli, Workspace(live.root), "--env", "production", "--sweep")
     assert code == 3 and result["findings"][0]["kind"] == "provider-error"
+
+
+def test_sweep_catches_a_model_change_after_a_pr_gated_against_the_live_version(
+    live: Workspace, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The normal PR workflow gates a newer candidate with the live version as baseline; the
+    live version's newest results are then baseline rows, and the sweep still judges it."""
+    prompt = live.root / "prompts/support-reply.yaml"
+    prompt.write_text(prompt.read_text().replace("You are a support agent", "You are an agent"))
+    code, _, err = cli("-C", str(live.root), "bump", "support-reply", "--patch")
+    assert code == 0, err
+    answer = responder(live.root)
+    with FakeLLMServer(responder=answer) as server:
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        code, out, err = cli(
+            "-C", str(live.root), "gate", "support-reply", "--env", "production", "--json"
+        )
+        gated = json.loads(out)
+        rows = live.store().query_dicts(
+            "SELECT DISTINCT role, version FROM case_results WHERE run_id = ?", [gated["run_id"]]
+        )
+        assert {"role": "baseline", "version": "1.4.0"} in rows, rows
+        code, result = drift(cli, live, "--env", "production", "--sweep")
+        assert code == 0, result
+        [item] = result["swept"]
+        assert item["version"] == "1.4.0" and item["status"] == "ok"
+        assert item["baseline_run"] == gated["run_id"]
+        server.responder = lambda body, proto: (
+            answer(body, proto).replace('"urgent"', '"low"').replace('"high"', '"low"')
+        )
+        code, result = drift(cli, live, "--env", "production", "--sweep")
+    assert code == 1, result
+    [finding] = result["findings"]
+    assert finding["kind"] == "behaviour" and finding["name"] == "support-reply"
+    # the sweep's own case results are stored as a run of kind sweep
+    stored = live.store().query_dicts(
+        "SELECT r.kind, count(*) AS n, sum(CASE WHEN c.passed THEN 1 ELSE 0 END) AS ok "
+        "FROM case_results c JOIN runs r USING (run_id) WHERE run_id = ? GROUP BY r.kind",
+        [result["run_id"]],
+    )
+    assert stored[0]["kind"] == "sweep" and stored[0]["n"] > stored[0]["ok"]
+
+
+def test_sweep_reports_a_version_with_nothing_to_compare_as_such(
+    live: Workspace, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live.store().execute("DELETE FROM case_results")
+    with FakeLLMServer(responder=responder(live.root)) as server:
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        code, out, err = cli("-C", str(live.root), "drift", "--env", "production", "--sweep")
+    assert code == 1, out + err
+    assert "swept production: support-reply 1.4.0: no-baseline" in out
+    assert "drift clean" not in out

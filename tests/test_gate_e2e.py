@@ -167,6 +167,8 @@ def test_changed_since_selects_dependents_of_a_component(
 ) -> None:
     tone = example / "components/tone.yaml"
     tone.write_text(tone.read_text().replace("warm, concise", "warm, brief"))
+    for name in ("support-reply", "thread-summarizer"):  # one version names one content
+        assert cli("-C", str(example), "bump", name, "--patch")[0] == 0
     code, result = gate(
         cli, example, "--changed-since", "HEAD", "--cache", "off", "--env", "staging"
     )

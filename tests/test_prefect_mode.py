@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -258,3 +259,62 @@ def test_sweep_notifies_a_prefect_notification_block(
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"status": "drift", "notified": 1}
     [body] = received
     assert b"faq-answer: missing" in body
+
+
+def api(url: str, path: str, body: dict) -> list[dict]:
+    req = urllib.request.Request(
+        url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return list(json.load(resp))
+
+
+def test_a_failed_gate_is_a_failed_flow_run_with_artifacts(
+    example: Path, tmp_path: Path, prefect_api
+) -> None:
+    url, home = prefect_api
+    prompt = example / "prompts/ticket-router.yaml"
+    prompt.write_text(
+        prompt.read_text().replace(
+            "You route support tickets",
+            "Use key sk-proj-abcdefghijklmnopqrstuvwx01. You route support tickets",
+        )
+    )
+    prompt.write_text(
+        re.sub(r"version: (\d+)\.(\d+)\.(\d+)", r"version: \1.\2.99", prompt.read_text())
+    )
+    env = {
+        **os.environ,
+        "PROMPTRAIL_DB": str(tmp_path / "failed.duckdb"),
+        "PREFECT_API_URL": url,
+        "PREFECT_HOME": str(home),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "promptrail.cli", "-C", str(example), "gate", "ticket-router"]
+        + ["--json", "--cache", "replay"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "failed" and result["mode"] == "prefect"
+    runs = api(url, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1})
+    assert runs[0]["state_type"] == "FAILED", runs[0]["state"]
+    assert result["run_id"] in runs[0]["state"]["message"]
+    artifacts = api(
+        url,
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [runs[0]["id"]]}}},
+    )
+    by_key = {a["key"]: a for a in artifacts}
+    assert set(by_key) == {"promptrail-gate-table", "promptrail-gate-report"}
+    assert all(a["type"] == "markdown" for a in artifacts)
+    assert "| ticket-router |" in by_key["promptrail-gate-table"]["data"]
+    assert "| lint | failed |" in by_key["promptrail-gate-table"]["data"]
+    assert "sk-proj-abcdef" not in json.dumps(artifacts)

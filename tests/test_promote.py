@@ -134,7 +134,8 @@ def test_tree_changed_since_gated_is_refused(ws: Workspace, cli) -> None:
     p = ws.root / "prompts/faq-answer.yaml"
     p.write_text(p.read_text().replace("You answer questions", "You answer some questions"))
     code, r = promote_cli(cli, ws, "faq-answer@0.1.0", "--to", "staging")
-    assert code == 1 and "no gate run" in r["reason"]  # the new hash was never gated
+    # the new hash was never gated, and 0.1.0 already names the gated content
+    assert code == 1 and "content changed without a bump; bump to 0.1.1" in r["reason"]
 
 
 def test_rollback(ws: Workspace, cli) -> None:

@@ -113,18 +113,52 @@ def test_html_is_self_contained_with_plots(regressed_run, cli) -> None:
     assert "<script" not in html
 
 
-def test_junit_has_one_testcase_per_case(regressed_run, cli) -> None:
+JUNIT_XSD = Path(__file__).parent / "data" / "junit-10.xsd"  # Jenkins' (xunit-plugin)
+
+
+def valid_junit(text: str) -> ET.Element:
+    import xmlschema
+
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(text)
+    return ET.fromstring(text)
+
+
+def test_junit_has_one_testcase_per_gate_and_per_case(regressed_run, cli) -> None:
     root, run_id = regressed_run
-    tree = ET.fromstring(report(cli, root, run_id, "junit"))
+    tree = valid_junit(report(cli, root, run_id, "junit"))
     assert tree.tag == "testsuites"
     [suite] = tree.findall("testsuite")
     cases = suite.findall("testcase")
-    assert len(cases) == int(suite.get("tests")) == 10
+    assert len(cases) == int(suite.get("tests")) == 4 + 10  # four gates, ten cases
     failed = [c.get("name") for c in cases if c.find("failure") is not None]
-    assert int(suite.get("failures")) == len(failed) == 2
-    assert "site-down" in failed
+    assert int(suite.get("failures")) == len(failed) == int(tree.get("failures"))
+    assert "site-down" in failed and "gate: regression" in failed
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp"))
+    assert suite.get("hostname")
     for c in cases:
-        assert c.get("classname") and c.get("name") and float(c.get("time")) >= 0
+        assert c.get("classname") and c.get("name")
+
+
+def test_junit_of_a_gate_failed_on_lint_shows_a_failure(example: Path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("PROMPTRAIL_DB", str(example / ".promptrail" / "j.duckdb"))
+    prompt = example / "prompts/ticket-router.yaml"
+    prompt.write_text(
+        prompt.read_text().replace(
+            "You route support tickets",
+            "Use key sk-proj-abcdefghijklmnopqrstuvwx01. You route support tickets",
+        )
+    )
+    assert cli("-C", str(example), "bump", "ticket-router", "--patch")[0] == 0
+    code, out, _ = cli("-C", str(example), "gate", "ticket-router", "--cache", "replay", "--json")
+    assert code == 1
+    tree = valid_junit(report(cli, example, json.loads(out)["run_id"], "junit"))
+    [suite] = tree.findall("testsuite")
+    by_name = {c.get("name"): c for c in suite.findall("testcase")}
+    assert by_name["gate: lint"].find("failure") is not None
+    assert tree.get("failures") == suite.get("failures") == "1"
+    skipped = [n for n, c in by_name.items() if c.find("skipped") is not None]
+    assert skipped == ["gate: schema", "gate: regression", "gate: cost"]
+    assert suite.get("skipped") == "3"
 
 
 SARIF_SHAPE = {
@@ -197,11 +231,18 @@ def test_sarif_annotates_lint_findings(example: Path, cli, monkeypatch) -> None:
             "Use key sk-proj-abcdefghijklmnopqrstuvwx01. You route support tickets",
         )
     )
+    assert cli("-C", str(example), "bump", "ticket-router", "--patch")[0] == 0
     code, out, _ = cli("-C", str(example), "gate", "ticket-router", "--cache", "replay", "--json")
     assert code == 1
     run_id = json.loads(out)["run_id"]
     doc = json.loads(report(cli, example, run_id, "sarif"))
     jsonschema.validate(doc, SARIF_SHAPE)
+    official = json.loads(
+        (Path(__file__).parent / "data/sarif-2.1.0-subset.schema.json").read_text()
+    )
+    jsonschema.Draft4Validator(official).validate(doc)
+    [rule] = doc["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["fullDescription"]["text"] and rule["help"]["text"]  # GitHub needs both
     [result] = doc["runs"][0]["results"]
     assert result["ruleId"] == "secret" and result["level"] == "error"
     loc = result["locations"][0]["physicalLocation"]

@@ -38,7 +38,7 @@ EXPECTED_TABLES = {
     "details started_at finished_at",
     "case_results": "run_id prompt version content_hash role case_id repeat vars output passed "
     "error latency_ms input_tokens output_tokens cached_tokens cost_usd "
-    "price_source cached attempts assertions created_at",
+    "price_source cached attempts assertions created_at tool_calls structured_output",
     "scores": "run_id prompt version content_hash role case_id repeat metric score passed "
     "threshold reason error",
     "prompt_versions": "name version content_hash resolved components first_seen_at source",

@@ -14,7 +14,7 @@ import asyncio
 import difflib
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
@@ -34,6 +34,8 @@ class AssertionContext:
     vars: dict[str, Any]
     input_text: str = ""
     output_schema: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {name, arguments}
+    tools: list[dict[str, Any]] = field(default_factory=list)  # the prompt's tools
     latency_ms: float | None = None
     cost_usd: float | None = None
     judge: Judge | None = None
@@ -60,6 +62,10 @@ class Assertion(BaseModel):
     # A synchronous ``evaluate`` runs in a worker thread unless its class says it is cheap:
     # the event loop that times every call in flight must never wait on a slow check.
     inline: ClassVar[bool] = False
+    # Which way is better for this assertion's score: "higher" (a quality score, compared
+    # with the baseline by the regression gate) or "lower" (a budget such as latency or cost,
+    # judged by its own threshold and never as a fall in quality).
+    direction: ClassVar[str] = "higher"
 
     @property
     def type(self) -> str:
@@ -107,6 +113,17 @@ def lookup(name: str, root: Any = None) -> type[Assertion] | None:
     family = name.split(":", 1)[0] if ":" in name else name
     cls: type[Assertion] | None = plugins.find("assertion", family, root)
     return cls
+
+
+def direction_of(name: str, root: Any = None) -> str:
+    """The direction of an assertion kind's score; an unknown kind counts as a quality score."""
+    if name.startswith("deepeval:"):
+        return "higher"  # every deepeval metric scores 0..1, higher is better
+    try:
+        cls = lookup(name, root)
+    except Exception:  # noqa: BLE001 - a kind that no longer loads: treat it as quality
+        return "higher"
+    return str(getattr(cls, "direction", "higher")) if cls is not None else "higher"
 
 
 def parse_assertion(spec: dict[str, Any], where: str | None = None, root: Any = None) -> Assertion:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -191,6 +191,7 @@ class MaxLength(Assertion):
 
 
 class Latency(Assertion):
+    direction: ClassVar[str] = "lower"  # a budget, never a fall in quality
     threshold: float = Field(ge=0)  # milliseconds
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
@@ -206,6 +207,7 @@ class Latency(Assertion):
 
 
 class Cost(Assertion):
+    direction: ClassVar[str] = "lower"  # a budget, never a fall in quality
     threshold: float = Field(ge=0)  # US dollars per call
 
     def evaluate(self, ctx: AssertionContext) -> AssertionResult:
@@ -259,3 +261,56 @@ for _cls in (
     Cost,
 ):
     _cls.inline = True
+
+
+def _subset(expected: Any, actual: Any) -> bool:
+    """``expected`` is contained in ``actual``: mappings key by key (recursively), anything
+    else equal."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and _subset(v, actual[k]) for k, v in expected.items()
+        )
+    return bool(expected == actual)
+
+
+class ToolCall(Assertion):
+    """The model called tool ``name`` with arguments valid against the tool's parameters
+    schema and containing ``args`` (a subset match)."""
+
+    inline: ClassVar[bool] = True
+    name: str = Field(min_length=1)
+    args: dict[str, Any] | None = None
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        calls = [c for c in ctx.tool_calls if c.get("name") == self.name]
+        if not calls:
+            made = ", ".join(str(c.get("name")) for c in ctx.tool_calls) or "no tool"
+            return self.result(False, f"expected a call of {self.name!r}; the model called {made}")
+        tool = next((t for t in ctx.tools if t.get("name") == self.name), None)
+        problems = []
+        for call in calls:
+            args = call.get("arguments")
+            if not isinstance(args, dict):
+                problems.append(f"arguments are not a JSON object: {str(args)[:80]!r}")
+                continue
+            errors = schema_errors(args, tool.get("parameters") or {}) if tool else []
+            if errors:
+                problems.append("arguments do not fit the tool's schema: " + "; ".join(errors))
+                continue
+            if self.args and not _subset(self.args, args):
+                problems.append(f"arguments {json.dumps(args)[:120]} lack {json.dumps(self.args)}")
+                continue
+            return self.result(True, f"called {self.name} with {json.dumps(args)[:120]}")
+        return self.result(False, f"{self.name}: {problems[0]}")
+
+
+class NoToolCall(Assertion):
+    """The model answered without calling any tool."""
+
+    inline: ClassVar[bool] = True
+
+    def evaluate(self, ctx: AssertionContext) -> AssertionResult:
+        if ctx.tool_calls:
+            names = ", ".join(str(c.get("name")) for c in ctx.tool_calls)
+            return self.result(False, f"the model called {names}")
+        return self.result(True, "no tool called")

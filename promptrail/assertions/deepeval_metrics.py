@@ -74,8 +74,13 @@ def judge_llm(judge: Any) -> Any:
 
 
 def _loose_json(text: str) -> Any:
+    """The judge's JSON answer; one that does not parse raises, so the assertion is an
+    error (never a failure, never a pass)."""
     m = re.search(r"\{.*\}", text, re.S)
-    return json.loads(m.group(0) if m else text)
+    try:
+        return json.loads(m.group(0) if m else text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the judge's answer is not JSON ({exc.msg}): {text[:200]!r}") from None
 
 
 class DeepEvalMetric(Assertion):
@@ -128,7 +133,13 @@ class DeepEvalMetric(Assertion):
             input=ctx.input_text, actual_output=ctx.output, **case_fields
         )
         await metric.a_measure(test_case, _show_indicator=False)
+        if getattr(metric, "error", None):  # deepeval caught the judge's failure itself
+            return AssertionResult(self.type, "error", None, None, f"{self.metric}: {metric.error}")
         score = float(metric.score) if metric.score is not None else None
+        if score is None or not 0.0 <= score <= 1.0:
+            return AssertionResult(
+                self.type, "error", None, None, f"{self.metric} gave no usable score: {score!r}"
+            )
         threshold = float(getattr(metric, "threshold", 0.5))
         ok = bool(metric.is_successful())
         reason = str(

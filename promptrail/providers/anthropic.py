@@ -167,7 +167,7 @@ def make_client(settings: Mapping[str, Any]) -> Any:
 
 async def call(
     client: Any, request: ModelRequest
-) -> tuple[str, dict[str, int], str, dict[str, Any]]:
+) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
     create = client.messages.create
     resp = await create(
         **sdk_kwargs(create, payload(request.model, request.messages, request.params))
@@ -175,7 +175,7 @@ async def call(
     return parse_message(resp, request.model)
 
 
-def parse_message(resp: Any, model: str) -> tuple[str, dict[str, int], str, dict[str, Any]]:
+def parse_message(resp: Any, model: str) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
     """(text, usage, model, extra) of a message; extra holds ``tool_calls``."""
     text = "".join(
         getattr(block, "text", "") or ""
@@ -190,13 +190,14 @@ def parse_message(resp: Any, model: str) -> tuple[str, dict[str, int], str, dict
     u = resp.usage
     read = int(getattr(u, "cache_read_input_tokens", 0) or 0)
     write = int(getattr(u, "cache_creation_input_tokens", 0) or 0)
+    given = getattr(u, "input_tokens", None)
     # Anthropic counts cache reads and writes apart from input_tokens; promptrail (like
     # genai-prices and OpenAI) counts all input, cached_tokens being part of it.
     return (
         text,
-        {
-            "input_tokens": int(u.input_tokens) + read + write,
-            "output_tokens": int(u.output_tokens),
+        {  # None when the answer has no usage: checked (never priced as free) by the client
+            "input_tokens": given + read + write if isinstance(given, int) else given,
+            "output_tokens": getattr(u, "output_tokens", None),
             "cached_tokens": read,
         },
         resp.model or model,

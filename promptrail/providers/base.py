@@ -147,6 +147,34 @@ class ProviderError(OperationalError):
         self.provider, self.status, self.attempts = provider, status, attempts
 
 
+class BadUsage(OperationalError):
+    """The provider's (or a recording's) token usage is missing or impossible: the call
+    cannot be priced, so its case is an error, never a free pass of the cost gate."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="bad-usage")
+
+
+def usage_problem(usage: Any) -> str | None:
+    """What is wrong with a usage record, or None: every count an integer >= 0, cached
+    tokens no more than input tokens."""
+    if not isinstance(usage, dict) or (
+        usage.get("input_tokens") is None and usage.get("output_tokens") is None
+    ):
+        return "the response has no usage"
+    for key in ("input_tokens", "output_tokens", "cached_tokens"):
+        value = usage.get(key, 0 if key == "cached_tokens" else None)
+        if value is None:
+            return f"the response's usage has no {key}"
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"the response's usage {key} is not a whole number: {value!r}"
+        if value < 0:
+            return f"the response's usage {key} is negative: {value}"
+    if usage.get("cached_tokens", 0) > usage["input_tokens"]:
+        return "the response's usage counts more cached tokens than input tokens"
+    return None
+
+
 class CacheMiss(OperationalError):
     def __init__(self, message: str, key: str = "") -> None:
         super().__init__(message, kind="cache-miss")
@@ -268,6 +296,11 @@ class ModelClient:
             hit = self.cache.get(key)
             if hit is not None:
                 self.stats["cache_hits"] += 1
+                problem = usage_problem(hit)
+                if problem is not None:
+                    raise BadUsage(
+                        f"{request.provider}/{request.model}: recorded response {key}: {problem}"
+                    )
                 cached_tokens = int(hit.get("cached_tokens", 0))
                 cost, source = self._price(request, hit)
                 return ModelResponse(
@@ -299,6 +332,9 @@ class ModelClient:
             text, usage, model, latency, attempts, extra = await self._call(
                 module, request, settings
             )
+        problem = usage_problem(usage)
+        if problem is not None:  # not cached: the next run asks again
+            raise BadUsage(f"{request.provider}/{request.model}: {problem}")
         cached_tokens = int(usage.get("cached_tokens", 0))
         cost, source = self._price(request, usage)
         response = ModelResponse(
@@ -319,7 +355,7 @@ class ModelClient:
 
     async def _call(
         self, module: ModuleType, request: ModelRequest, settings: dict[str, Any]
-    ) -> tuple[str, dict[str, int], str, float, int, dict[str, Any]]:
+    ) -> tuple[str, dict[str, Any], str, float, int, dict[str, Any]]:
         client = self._clients.get(request.provider)
         if client is None:
             client = self._clients[request.provider] = module.make_client(settings)

@@ -163,7 +163,7 @@ def make_client(settings: Mapping[str, Any]) -> Any:
 
 async def call(
     client: Any, request: ModelRequest
-) -> tuple[str, dict[str, int], str, dict[str, Any]]:
+) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
     # The SDK's own client and types, posting the body as built: chat.completions.create
     # would re-validate and transform every argument, ~0.8 ms of CPU per call, which is a
     # quarter of the eval stage's CPU when a suite runs thousands of cases.
@@ -177,7 +177,7 @@ async def call(
     return parse_completion(resp, request.model)
 
 
-def parse_completion(resp: Any, model: str) -> tuple[str, dict[str, int], str, dict[str, Any]]:
+def parse_completion(resp: Any, model: str) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
     """(text, usage, model, extra) of a chat completion; extra holds ``tool_calls``."""
     usage = resp.usage
     details = getattr(usage, "prompt_tokens_details", None)
@@ -195,10 +195,10 @@ def parse_completion(resp: Any, model: str) -> tuple[str, dict[str, int], str, d
         calls.append({"id": call.id, "name": fn.name, "arguments": args})
     return (
         text or "",
-        {
-            "input_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
-            "output_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
-            "cached_tokens": int(getattr(details, "cached_tokens", 0) or 0),
+        {  # None when the answer has no usage: checked (never priced as free) by the client
+            "input_tokens": getattr(usage, "prompt_tokens", None),
+            "output_tokens": getattr(usage, "completion_tokens", None),
+            "cached_tokens": getattr(details, "cached_tokens", 0) or 0,
         },
         resp.model or model,
         {"tool_calls": calls} if calls else {},

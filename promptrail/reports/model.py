@@ -38,12 +38,18 @@ def build(
     )
     cases = store.query_dicts(
         "SELECT prompt, version, case_id, repeat, vars, passed, error, output, latency_ms, "
-        "cost_usd, assertions FROM case_results WHERE run_id = ? AND role = 'candidate' "
+        "cost_usd, assertions, tool_calls FROM case_results WHERE run_id = ? "
+        "AND role = 'candidate' "
         "ORDER BY prompt, case_id, repeat",
         [run_id],
     )
     for c in cases:
         c["assertions"], c["vars"] = _json(c["assertions"]) or [], _json(c["vars"]) or {}
+        c["tool_calls"] = _json(c["tool_calls"]) or []
+        c["calls_text"] = "; ".join(
+            f"{t.get('name')}({json.dumps(t.get('arguments'), ensure_ascii=False)})"
+            for t in c["tool_calls"]
+        )
     by_prompt: dict[str, dict[str, Any]] = {}
     for g in gate_rows:
         p = by_prompt.setdefault(

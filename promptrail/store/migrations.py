@@ -72,6 +72,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("attempts", "INTEGER"),
         ("assertions", "JSON"),
         ("created_at", "TIMESTAMPTZ"),
+        ("tool_calls", "JSON"),
+        ("structured_output", "JSON"),
     ],
     "scores": [
         ("run_id", "VARCHAR"),
@@ -267,6 +269,13 @@ def m007_response_cache(con: Any, dialect: str) -> None:
     )
 
 
+def m008_case_tool_calls(con: Any, dialect: str) -> None:
+    """What a model call returned besides text: the tools it called (``[{id, name,
+    arguments}]``) and the structured output it was asked for (the parsed JSON)."""
+    con.execute(ddl("ALTER TABLE case_results ADD COLUMN tool_calls JSON", dialect))
+    con.execute(ddl("ALTER TABLE case_results ADD COLUMN structured_output JSON", dialect))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Any, str], None]]] = [
     (1, "tables", m001_tables),
     (2, "indexes", m002_indexes),
@@ -275,6 +284,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Any, str], None]]] = [
     (5, "audit actor_source and hmac, promotions audit_seq", m005_audit_identity),
     (6, "runs.heartbeat_at, schema_migrations.promptrail_version", m006_leases),
     (7, "response_cache", m007_response_cache),
+    (8, "case_results tool_calls and structured_output", m008_case_tool_calls),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -71,6 +71,8 @@ def case_rows(
                     "attempts": c.attempts,
                     "assertions": c.assertions,
                     "created_at": created,
+                    "tool_calls": c.tool_calls,
+                    "structured_output": c.structured_output,
                 }
             )
             for a in c.assertions:
