@@ -82,7 +82,28 @@ def lint_workspace(ws: Any, names: list[str] | None = None) -> list[Finding]:
         findings += lint_prompt(ws, name)
     if not names:
         findings += _unused_components(ws)
+        findings += _deprecated_config(ws)
     return findings
+
+
+def _deprecated_config(ws: Any) -> list[Finding]:
+    if not ws.config.alerts.webhook:
+        return []
+    from promptrail.yamlio import line_of
+
+    _, text = ws.load_yaml("promptrail.yaml")
+    return [
+        Finding(
+            "deprecated-alerts-webhook",
+            "warning",
+            "promptrail.yaml",
+            line_of(text, ("alerts", "webhook")),
+            "`alerts.webhook` still gets drift alerts, unsigned; webhooks are signed, retried "
+            "and cover promote, rollback, apply, gate-failed and drift",
+            "replace it with `webhooks: [{url: ..., events: [drift], secret_env: NAME}]` "
+            "(docs/release.md)",
+        )
+    ]
 
 
 def lint_prompt(ws: Any, name: str) -> list[Finding]:

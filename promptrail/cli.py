@@ -14,7 +14,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from promptrail.errors import EXIT_OK, OperationalError, PromptrailError, UsageError
+from promptrail.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    EXIT_OPERATIONAL,
+    OperationalError,
+    PromptrailError,
+    UsageError,
+)
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -204,16 +211,36 @@ def cmd_bump(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def recover(args: argparse.Namespace, ws: Any, envs: list[str] | None) -> list[dict[str, Any]]:
+    """Settle promotions a killed or failed process left half done, and say so (stderr)."""
+    from promptrail.recovery import pending_envs, recover
+
+    if not pending_envs(ws):  # the usual case: one directory listing, nothing imported
+        return []
+    done = recover(ws, envs, actor(args))
+    _say_recovered(done)
+    return done
+
+
+def _say_recovered(done: list[dict[str, Any]]) -> None:
+    for r in done:
+        sys.stderr.write(f"promptrail: {r['message']}\n")
+
+
 @command("lock")
 def cmd_lock(args: argparse.Namespace) -> int:
     from promptrail import lock
 
     ws = workspace(args)
+    recovered = recover(args, ws, [args.env] if args.env else None)
     if args.check:
         from promptrail import verbs
 
         check = verbs.lock_check(ws, [args.env] if args.env else None)
-        problems = check.to_json()["problems"]
+        data = check.to_json()
+        problems = data["problems"]
+        if recovered:
+            data["recovered"] = recovered
 
         def human() -> None:
             for p in problems:
@@ -222,7 +249,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
                 f"lock check: {check.status}" + (f" ({len(problems)} problems)" if problems else "")
             )
 
-        emit(args, check.to_json(), human)
+        emit(args, data, human)
         return check.exit_code
     result = lock.lock(ws, args.env)
 
@@ -272,6 +299,7 @@ def _print_gate(result: dict[str, Any]) -> None:
 
 
 def _print_promotion(r: dict[str, Any]) -> None:
+    _say_recovered(r.get("recovered") or [])
     if r["status"] == "promoted":
         say(
             f"{r['kind']}: {r['name']} {r['version']} is live in {r['env']} "
@@ -481,9 +509,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from promptrail import verbs
     from promptrail.progress import Progress
 
+    recovered = recover(args, workspace(args), [args.env] if args.env else None)
     with Progress(enabled=not args.json) as progress:
         outcome = verbs.drift(args.C, args.env, args.sweep, actor(args), progress.callback())
     result = outcome.to_json()
+    result["recovered"] = recovered
 
     def human() -> None:
         for i in result.get("swept", []):
@@ -500,6 +530,92 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
     emit(args, result, human)
     return outcome.exit_code
+
+
+@command("plan")
+def cmd_plan(args: argparse.Namespace) -> int:
+    from promptrail.plan import plan, write_plan
+
+    ws = workspace(args)
+    recover(args, ws, [args.to])
+    result = plan(ws, args.to, args.names or None, actor(args))
+    if args.out:
+        write_plan(result, args.out)
+        result["plan_file"] = args.out
+
+    def human() -> None:
+        changes = result["changes"]
+        say(
+            f"plan: release to {result['env']} (candidates live in {result['source']}): "
+            f"{len(changes)} change(s), {result['ready']} ready"
+        )
+        for c in changes:
+            state = "ready" if c["ready"] else "NOT READY"
+            say(f"  {c['name']}: {c['from'] or '(new)'} -> {c['to']} ({c['bump']}): {state}")
+            d = c.get("diff") or {}
+            if d.get("added_lines") is not None:
+                say(f"    rendered: +{d['added_lines']} -{d['removed_lines']} lines")
+            for i in d.get("interface") or []:
+                say(f"    interface: {i}")
+            ev = c.get("evidence") or {}
+            if ev.get("gates"):
+                say(f"    gate evidence for {result['env']}: {ev['status']} {ev['run_id'] or ''}")
+            if c["approvals_needed"]:
+                say(f"    approvals needed at apply: {c['approvals_needed']}")
+            for r in c["reasons"]:
+                say(f"    - {r}")
+        if args.out:
+            say(f"plan written to {args.out}; apply it with `promptrail apply {args.out}`")
+
+    emit(args, result, human)
+    return EXIT_OK
+
+
+@command("apply")
+def cmd_apply(args: argparse.Namespace) -> int:
+    from promptrail.plan import apply
+
+    result = apply(
+        workspace(args),
+        args.planfile,
+        actor(args),
+        args.approved_by or [],
+        args.reason or "",
+        approvals_from=args.approvals_from,
+        repo=args.repo,
+    )
+
+    def human() -> None:
+        _say_recovered(result.get("recovered") or [])
+        for c in result["changes"]:
+            say(f"  {c['name']}: {c['from'] or '(new)'} -> {c['to']}: {c['status']}: {c['reason']}")
+        if result["status"] == "refused" and not result["changes"]:
+            say(f"refused: {result['reason']}")
+        else:
+            say(f"apply {result['status']} for {result['env']}")
+
+    emit(args, result, human)
+    codes = {"applied": EXIT_OK, "refused": EXIT_CHECK_FAILED}
+    return codes.get(str(result["status"]), EXIT_OPERATIONAL)
+
+
+@command("deploy")
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from promptrail.deploy import deploy
+
+    result = deploy(workspace(args), args.env, args.names or None, actor(args))
+
+    def human() -> None:
+        _say_recovered(result["recovered"])
+        for t in result["targets"]:
+            changed = [f"wrote {n}" for n in t["written"]] + [f"removed {n}" for n in t["removed"]]
+            say(f"{t['target']}: {', '.join(changed) or 'already up to date'}")
+        if not result["targets"]:
+            say(f"{args.env} has no target that promptrail writes to")
+        say(f"deployed {args.env}: every target holds what environments/{args.env}.lock pins")
+
+    emit(args, result, human)
+    return EXIT_OK
 
 
 @command("report")
@@ -685,6 +801,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sweep", action="store_true", help="also re-run each locked prompt's suite live"
     )
+    p = verb("plan", "what a release to ENV would change, and whether each change is ready")
+    p.add_argument("--to", required=True, metavar="ENV", help="the environment to release to")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these prompts")
+    p.add_argument("--out", metavar="FILE", help="write a plan file for `promptrail apply`")
+    p = verb("apply", "promote every ready change of a plan file")
+    p.add_argument("planfile", metavar="PLANFILE", help="a file written by `plan --out`")
+    approval_args(p)
+    p = verb("deploy", "make every target of ENV hold exactly what the lock pins")
+    p.add_argument("--env", required=True, metavar="E", help="the environment to deploy")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these prompts")
     p = verb("at", "what was live in ENV at TIME, with full text and hashes")
     p.add_argument("env", metavar="ENV", help="the environment")
     p.add_argument("time", metavar="TIME", help="ISO 8601 (UTC when no zone is given), or `now`")

@@ -2,7 +2,8 @@
 sweep) the live behaviour of each locked prompt against the scores it was promoted with.
 
 Every finding goes to ``drift_findings`` and the audit log; a finding that was not already
-open in the previous check of the environment is "new" and is sent to the alert webhook once.
+open in the previous check of the environment is "new" and is sent once as a ``drift``
+webhook event (``promptrail.webhooks``).
 A target or provider that cannot be reached is a finding of its own kind and makes the check
 an operational error (exit 3), never "clean".
 """
@@ -10,15 +11,12 @@ an operational error (exit 3), never "clean".
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from promptrail.lock import read_lock
-from promptrail.runtime import bundle_hash
-
-log = logging.getLogger(__name__)
+from promptrail.runtime import check_bundle
 
 OPERATIONAL_KINDS = {"unreachable", "provider-error", "sweep-error"}
 
@@ -87,9 +85,8 @@ def config_drift(ws: Any, env: str) -> list[Finding]:
                     )
                 )
                 continue
-            claimed = bundle.get("content_hash")
-            actual = bundle_hash(bundle) if "messages" in bundle else claimed
-            if actual != claimed:
+            verdict = check_bundle(bundle, entry.content_hash, content=target.holds_bundles)
+            if verdict.problem in ("modified", "garbage"):
                 findings.append(
                     Finding(
                         env,
@@ -97,12 +94,11 @@ def config_drift(ws: Any, env: str) -> list[Finding]:
                         name,
                         "modified",
                         entry.content_hash,
-                        actual,
-                        "the deployed bundle was edited: its content "
-                        f"hashes to {actual}, not the {claimed} it claims",
+                        verdict.actual,
+                        f"the deployed bundle was edited: {verdict.detail}",
                     )
                 )
-            elif claimed != entry.content_hash:
+            elif verdict.problem == "mismatch":
                 findings.append(
                     Finding(
                         env,
@@ -110,7 +106,7 @@ def config_drift(ws: Any, env: str) -> list[Finding]:
                         name,
                         "version-mismatch",
                         entry.content_hash,
-                        claimed,
+                        verdict.claimed,
                         f"deployed {bundle.get('version')} but the lock has {entry.version}",
                     )
                 )
@@ -410,7 +406,7 @@ def run_drift(
             con=con,
         )
     new = [f for f in findings if f.new]
-    alerted = alert(ws, run_id, new) if new else 0
+    alerted = alert(ws, run_id, new, store) if new else 0
     return {
         "run_id": run_id,
         "status": status,
@@ -451,19 +447,14 @@ def _mark_new(store: Any, envs: list[str], findings: list[Finding]) -> None:
                 f.new = False
 
 
-def alert(ws: Any, run_id: str, findings: list[Finding]) -> int:
-    """POST one JSON alert per new finding to the configured webhook; returns how many."""
-    url = ws.config.alerts.webhook
-    if not url:
-        return 0
-    from promptrail import net
+def alert(ws: Any, run_id: str, findings: list[Finding], store: Any = None) -> int:
+    """Send one ``drift`` webhook event per new finding; returns how many hook deliveries
+    succeeded (``alerts.webhook``, the older setting, is one of the hooks)."""
+    from promptrail.webhooks import notify
 
     sent = 0
     for f in findings:
-        try:
-            net.post_json(url, {"source": "promptrail", "run_id": run_id, "finding": f.to_dict()})
-            sent += 1
-        except net.NetError as exc:
-            log.warning("drift alert not sent: %s", exc)
-            continue
+        sent += notify(
+            ws, "drift", {"run_id": run_id, "env": f.env, "finding": f.to_dict()}, store
+        )["sent"]
     return sent

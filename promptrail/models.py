@@ -282,6 +282,17 @@ class Limits(Strict):
         return self.model_dump(exclude_none=True)
 
 
+class Webhook(Strict):
+    """A receiver of signed event notifications (promptrail/webhooks.py)."""
+
+    url: str = Field(pattern=r"^https?://")
+    events: list[Literal["promote", "rollback", "apply", "gate-failed", "drift"]] = Field(
+        min_length=1
+    )
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout: float = Field(default=10.0, gt=0, le=120)  # total, all attempts included
+
+
 class Config(Strict):
     environments: list[Environment] = Field(min_length=1)
     limits: Limits = Field(default_factory=Limits)
@@ -291,6 +302,7 @@ class Config(Strict):
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    webhooks: list[Webhook] = Field(default_factory=list)
     token_budget: int | None = None
 
     @field_validator("environments")
@@ -352,6 +364,9 @@ def _explain(model: type[BaseModel], err: Any, loc: tuple[Any, ...]) -> str:
         return f"unknown key {key!r}{suffix}{known}"
     if err["type"] == "missing":
         return f"missing required key {where!r}"
+    if err["type"] == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{where}: unknown value {err.get('input')!r} (expected {expected})"
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]

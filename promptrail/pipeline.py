@@ -364,4 +364,15 @@ def run_gate(
     from promptrail.reports import write_run_reports
 
     result["reports"] = write_run_reports(ws, store, run_id, result)
+    if status in ("failed", "error"):
+        from promptrail.webhooks import notify
+
+        failed = [o.to_dict() for o in outcomes if o.status in ("failed", "error")]
+        notify(
+            ws,
+            "gate-failed",
+            {"run_id": run_id, "env": env, "status": status, "prompts": failed},
+            store,
+            actor,
+        )
     return result

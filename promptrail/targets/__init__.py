@@ -28,6 +28,8 @@ class TargetError(Exception):
 
 class Target:
     kind = ""
+    writes = True  # deploy() puts bundles there (an http target only reports what it serves)
+    holds_bundles = True  # deployed() returns whole bundles, not just {name, version, hash}
 
     def __init__(self, spec: dict[str, Any], ws: Workspace) -> None:
         self.spec, self.ws = spec, ws
@@ -46,13 +48,45 @@ class Target:
     def remove(self, name: str) -> None:
         raise UsageError(f"target kind {self.kind!r} cannot remove bundles")
 
+    def names(self) -> list[str]:
+        """The prompts that have a bundle here."""
+        return sorted(self.deployed())
+
+    def fetch(self, name: str, stamp: str | None = None) -> tuple[str, bytes | None]:
+        """For ``promptrail.runtime``: the raw bundle of ``name`` and a stamp that changes
+        when it does, or ``(stamp, None)`` when the given ``stamp`` is still current.
+        ``TargetError`` when it cannot be read (a missing bundle included)."""
+        raise UsageError(f"target kind {self.kind!r} cannot be read by promptrail.runtime")
+
 
 def load_target(spec: dict[str, Any], ws: Workspace) -> Target:
     """A target of ``spec['kind']``: a ``promptrail.targets`` entry point."""
     from promptrail import plugins
 
-    cls = plugins.get("target", str(spec.get("kind")), file="promptrail.yaml")
-    return cls(spec, ws)  # type: ignore[no-any-return]
+    kind = str(spec.get("kind"))
+    try:
+        cls = plugins.get("target", kind, file="promptrail.yaml")
+        return cls(spec, ws)  # type: ignore[no-any-return]
+    except UsageError as exc:
+        if exc.file == "promptrail.yaml" and exc.line is None:
+            exc.line = _line_of_kind(ws, kind)
+        raise
+
+
+def _line_of_kind(ws: Any, kind: str) -> int | None:
+    """The line of promptrail.yaml declaring a target of this kind (for the error message)."""
+    import re
+    from pathlib import Path
+
+    try:
+        text = (Path(ws.root) / "promptrail.yaml").read_text(encoding="utf-8")
+    except (OSError, AttributeError, TypeError):
+        return None
+    pattern = re.compile(rf"\bkind:\s*['\"]?{re.escape(kind)}['\"]?\s*[,}}\n]")
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        if pattern.search(line):
+            return number
+    return None
 
 
 def provider_payloads(

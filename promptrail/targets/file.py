@@ -31,6 +31,19 @@ class FileTarget(Target):
     def remove(self, name: str) -> None:
         (self.folder / f"{name}.json").unlink(missing_ok=True)
 
+    def names(self) -> list[str]:
+        folder = self.folder
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+    def fetch(self, name: str, stamp: str | None = None) -> tuple[str, bytes | None]:
+        path = self.folder / f"{name}.json"
+        try:
+            st = path.stat()
+            now = f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}"
+            return (stamp, None) if now == stamp else (now, path.read_bytes())
+        except OSError as exc:
+            raise TargetError(f"{path}: {exc.strerror or exc}", kind="unreachable") from None
+
     def deployed(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         if not self.folder.exists():
@@ -43,5 +56,5 @@ class FileTarget(Target):
                 data = {"name": path.stem, "content_hash": "unreadable", "messages": None}
             if not isinstance(data, dict):
                 raise TargetError(f"{path} is not a bundle", kind="garbage")
-            out[str(data.get("name") or path.stem)] = data
+            out[path.stem] = data  # by where it is, not what it claims to be
         return out

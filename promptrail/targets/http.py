@@ -19,6 +19,8 @@ from promptrail.targets import Target, TargetError
 
 class HttpTarget(Target):
     kind = "http"
+    writes = False
+    holds_bundles = False
 
     def deploy(self, bundle: dict[str, Any]) -> None:
         """Nothing to push: the application reads the bundle from a file target."""
