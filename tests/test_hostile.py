@@ -198,9 +198,10 @@ def test_nul_byte_in_a_ref_is_bad_input(workspace: Path, cli) -> None:
 # -- files written: permissions, a full disk ----------------------------------------------------------
 @pytest.mark.timeout(60)
 def test_atomic_writes_keep_plain_write_permissions(tmp_path: Path) -> None:
-    from promptrail.fsutil import write_atomic
+    from promptrail.fsutil import default_mode, write_atomic
 
     old = os.umask(0o022)
+    default_mode.cache_clear()
     try:
         write_atomic(tmp_path / "bundle.json", "{}")
         assert stat.S_IMODE((tmp_path / "bundle.json").stat().st_mode) == 0o644
@@ -209,10 +210,12 @@ def test_atomic_writes_keep_plain_write_permissions(tmp_path: Path) -> None:
         write_atomic(tmp_path / "private.lock", "y")  # a replace keeps the old file's mode
         assert stat.S_IMODE((tmp_path / "private.lock").stat().st_mode) == 0o600
         os.umask(0o077)
+        default_mode.cache_clear()
         write_atomic(tmp_path / "strict.json", "{}")
         assert stat.S_IMODE((tmp_path / "strict.json").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+        default_mode.cache_clear()
 
 
 @pytest.mark.timeout(60)
