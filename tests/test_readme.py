@@ -104,5 +104,5 @@ def test_readme_tour_runs_as_written(tmp_path: Path) -> None:
     # The story's end state: rollback put 1.4.0 back into production, and the chain holds.
     lock = (clone / "environments" / "production.lock").read_text()
     assert '"1.4.0"' in lock
-    assert "audit chain ok" in proc.stdout
+    assert "audit verify: ok" in proc.stdout
     assert (clone / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
