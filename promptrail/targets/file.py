@@ -52,7 +52,9 @@ class FileTarget(Target):
             try:
                 # a regular file under the size limit: a FIFO or /dev/zero never blocks drift
                 data = json.loads(read_text(path, path.relative_to(self.ws.root)))
-            except (OSError, ValueError):
+            except (OSError, ValueError, UsageError):
+                # not a bundle we can read (a folder, a FIFO, too big): drift reports it, a
+                # deploy of this name replaces it, and it never stops the other bundles
                 data = {"name": path.stem, "content_hash": "unreadable", "messages": None}
             if not isinstance(data, dict):
                 raise TargetError(f"{path} is not a bundle", kind="garbage")
