@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from promptrail.errors import UsageError
+from promptrail.errors import LOAD_HINTS, UsageError
 from promptrail.gating import Gate, GateContext, GateResult
 from promptrail.resolve import COMPONENT_CALL, ResolveError
 from promptrail.secrets import PATTERNS as SECRET_PATTERNS
@@ -50,11 +50,6 @@ class Finding:
 
 
 # A file that does not load: lint lists it, and the lint command exits 2 (bad input).
-LOAD_HINTS = {
-    "invalid-semver": 'use MAJOR.MINOR.PATCH versions (quote them: version: "1.2.0") and '
-    "ranges like ^2.1 or ~1.0",
-    "invalid-file": "fix the file so it loads: the message names the key and line",
-}
 
 
 def var_line(text: str, var: str) -> int | None:

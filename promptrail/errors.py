@@ -74,3 +74,12 @@ class OperationalError(PromptrailError):
         kind: str = "operational",
     ) -> None:
         super().__init__(message, file, line, kind)
+
+
+# The error kinds that mean "a file does not load", with the fix hint lint shows for each: a
+# verb meeting one exits 2, and lint lists it as a finding before exiting 2 too.
+LOAD_HINTS = {
+    "invalid-semver": 'use MAJOR.MINOR.PATCH versions (quote them: version: "1.2.0") and '
+    "ranges like ^2.1 or ~1.0",
+    "invalid-file": "fix the file so it loads: the message names the key and line",
+}

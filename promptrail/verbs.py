@@ -33,7 +33,7 @@ def lint(ws: Workspace, names: list[str] | None = None) -> Result:
         "findings": [f.to_dict() for f in findings],
     }
     # a file that does not load is bad input (exit 2), as from every verb; lint still lists it
-    from gates.lint import LOAD_HINTS
+    from promptrail.errors import LOAD_HINTS
 
     invalid = any(f.rule == "invalid-suite" or f.rule in LOAD_HINTS for f in findings)
     return Result(status, document, "invalid" if invalid else None, findings)

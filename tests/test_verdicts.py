@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import git
@@ -133,8 +134,8 @@ def test_a_faster_candidate_passes(served, cli) -> None:
 
 class NoUsageServer(FakeLLMServer):
     @staticmethod
-    def _openai(body: dict, text: str) -> dict:
-        reply = FakeLLMServer._openai(body, text)
+    def _openai(body: dict, text: str, *rest: Any) -> dict:
+        reply = FakeLLMServer._openai(body, text, *rest)
         reply.pop("usage")
         return reply
 
