@@ -393,3 +393,12 @@ def post_json(
     if not 200 <= resp.status < 300:
         raise NetError(f"{shown(url)}: HTTP {resp.status}", kind="http-status")
     return resp
+
+
+def sdk_flavor(base_client_module: str) -> str:
+    """The httpx an official SDK takes: openai 3.x and anthropic 2.x moved to the httpx2 fork,
+    whose classes are not httpx's (and httpx itself may not even be installed)."""
+    import importlib
+
+    base = importlib.import_module(base_client_module)
+    return "httpx2" if hasattr(base, "httpx2") else "httpx"

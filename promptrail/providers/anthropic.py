@@ -213,6 +213,6 @@ def classify(exc: Exception) -> Failure | None:
 
 def _http_flavor() -> str:
     """The httpx the installed SDK takes: anthropic 2.x moved to the httpx2 fork."""
-    import anthropic._base_client as base
+    from promptrail import net
 
-    return "httpx2" if hasattr(base, "httpx2") else "httpx"
+    return net.sdk_flavor("anthropic._base_client")

@@ -157,7 +157,7 @@ def make_client(settings: Mapping[str, Any]) -> Any:
         organization=settings.get("organization") or None,
         max_retries=0,
         timeout=timeout,
-        http_client=net.async_client(timeout),
+        http_client=net.async_client(timeout, flavor=net.sdk_flavor("openai._base_client")),
     )
 
 
