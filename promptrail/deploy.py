@@ -115,7 +115,7 @@ def sync_targets(
                     target.remove(name)
                     done["removed"].append(name)
             after = target.deployed()
-        except (TargetError, OSError) as exc:
+        except (TargetError, OSError, OperationalError) as exc:  # writes fail as exit 3 errors
             if undoing is not None and not _holds_any(target, set(wanted), undoing):
                 done["error"] = f"{exc} (nothing of the rolled-back promotion there)"
                 report.append(done)
