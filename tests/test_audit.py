@@ -227,6 +227,7 @@ def test_a_tampered_export_is_found(store: Store, tmp_path: Path) -> None:
         audit.export(store, "xml", tmp_path / "audit.xml")
 
 
+@pytest.mark.e2e  # several processes or 100k rows: seconds, not milliseconds
 def test_verify_checks_100k_rows(tmp_path: Path) -> None:
     """Rows built with the same formula and loaded in one Arrow batch, as a year of busy
     CI would leave them. (How fast: bench/audit_scale.py; tests assert behaviour only.)"""

@@ -447,6 +447,7 @@ def test_a_store_that_cannot_be_opened_is_an_operational_error(tmp_path: Path) -
 
 
 # -- crashes ----------------------------------------------------------------------------------
+@pytest.mark.e2e  # several processes or 100k rows: seconds, not milliseconds
 def test_killed_process_leaves_a_readable_store_and_an_incomplete_run(store_url: str) -> None:
     db = store_url
     script = textwrap.dedent("""
@@ -573,6 +574,7 @@ READER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.e2e  # several processes or 100k rows: seconds, not milliseconds
 def test_concurrent_writers_and_a_reader_lose_nothing(store_url: str) -> None:
     db = store_url
     open_store(db).close()
