@@ -7,7 +7,7 @@ the path, ``/model/<id>/invoke``, and signs the call).
 
 Credentials: ``api_key_env`` names a variable holding a Bedrock API key (sent as a bearer
 token); without it the AWS credentials of the environment sign the request (SigV4, which
-needs boto3: ``pip install 'promptrail[s3]'``).
+needs boto3, from promptrail's ``s3`` extra).
 """
 
 from __future__ import annotations
@@ -49,14 +49,10 @@ def make_client(settings: Mapping[str, Any]) -> Any:
         if not os.environ.get(str(env)):
             raise UsageError(f"{env} is not set: live calls need a key", kind="credentials")
         return anthropic.AsyncAnthropicBedrock(api_key=os.environ[str(env)], **common)
-    try:
-        import botocore  # noqa: F401 - the SDK signs with it
-    except ImportError:
-        raise UsageError(
-            "signing Bedrock calls with AWS credentials needs boto3: "
-            "pip install 'promptrail[s3]' (or set api_key_env to a Bedrock API key)",
-            kind="missing-extra",
-        ) from None
+    from promptrail.extras import ensure
+
+    # the SDK signs with botocore, which the s3 extra brings (or set api_key_env instead)
+    ensure("botocore", "s3", "signing Bedrock calls with AWS credentials")
     if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
         raise UsageError(
             "no AWS credentials (AWS_ACCESS_KEY_ID or AWS_PROFILE) for Bedrock",

@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from promptrail.errors import OperationalError, UsageError
+from promptrail.errors import OperationalError
 from promptrail.secrets import redact
 from promptrail.store.base import INSERT_IF_ABSENT, Store, mark_dead_runs
 from promptrail.store.migrations import LATEST, applied, check_not_newer, check_schema, migrate
@@ -90,14 +90,9 @@ _guard = threading.Lock()
 
 
 def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        raise UsageError(
-            "a PostgreSQL store needs the postgres extra: pip install 'promptrail[postgres]'",
-            kind="missing-extra",
-        ) from None
-    return psycopg
+    from promptrail.extras import require
+
+    return require("psycopg", "postgres")
 
 
 class PostgresStore(Store):
