@@ -335,17 +335,17 @@ def _timestamp(value: Any) -> datetime | None:
 def prepare(
     table: str, rows: list[dict[str, Any]], secrets: list[str]
 ) -> tuple[list[str], list[list[Any]]]:
-    """The columns the rows name, in table order, as typed Python lists; every string that
-    could hold a secret is found with one vectorised RE2 pass (pyarrow) and redacted."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    """The columns the rows name, in table order, as typed Python lists, every string that
+    could hold a secret redacted. Large batches find them with one vectorised RE2 pass
+    (pyarrow); a small one (a gate's few prompts, an audit row) is scanned in Python, so a
+    store that never needs Arrow (PostgreSQL) does not pay pyarrow's import."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}")
     types = column_types(table)
     named = {k for r in rows for k in r}
     if unknown := named - set(types):
         raise ValueError(f"unknown columns for {table}: {sorted(unknown)}")
+    vectorised = len(rows) > SMALL_BATCH
     pattern = candidate_pattern(secrets)
     names, columns = [], []
     for col, kind in TABLES[table]:
@@ -361,18 +361,36 @@ def prepare(
         elif kind == "TIMESTAMPTZ":
             values = [_timestamp(v) for v in values]
         if kind in ("VARCHAR", "JSON"):
-            hits = pc.match_substring_regex(pa.array(values, pa.string()), pattern)
-            hits = hits.fill_null(False)
-            if pc.any(hits).as_py():
-                for i in pc.indices_nonzero(hits).to_pylist():
-                    values[i] = (
-                        _json(redact(json.loads(values[i]), secrets))
-                        if kind == "JSON"
-                        else redact(values[i], secrets)
-                    )
+            for i in (_suspects if vectorised else _found)(values, pattern):
+                values[i] = (
+                    _json(redact(json.loads(values[i]), secrets))
+                    if kind == "JSON"
+                    else redact(values[i], secrets)
+                )
         names.append(col)
         columns.append(values)
     return names, columns
+
+
+SMALL_BATCH = 200  # rows; above it, pyarrow's RE2 scans a column faster than Python
+
+
+def _suspects(values: list[Any], pattern: str) -> list[int]:
+    """Indexes of the strings RE2 finds a secret candidate in (a superset of those
+    ``redact`` changes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    hits = pc.match_substring_regex(pa.array(values, pa.string()), pattern).fill_null(False)
+    return pc.indices_nonzero(hits).to_pylist() if pc.any(hits).as_py() else []
+
+
+def _found(values: list[Any], pattern: str) -> list[int]:
+    """The same indexes, found with Python's ``re`` (for a few rows)."""
+    import re
+
+    search = re.compile(pattern).search
+    return [i for i, v in enumerate(values) if v is not None and search(v)]
 
 
 ARROW_TYPES = {
