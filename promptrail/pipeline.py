@@ -324,6 +324,7 @@ def run_gate(
                     ws, run_id, name, env, gate_names, evaluator, keep_going, hooks
                 )
                 store.write(outcome.records)  # one transaction (one batch) per prompt
+                outcome.records = {}  # written: a 100,000-case suite's rows are not kept
                 return outcome
 
             outcomes = hooks.map(one, candidates)

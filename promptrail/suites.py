@@ -37,6 +37,14 @@ class Suite:
 
 
 def load_suite(ws: Workspace, name: str) -> Suite | None:
+    """The suite's cases, parsed once per workspace object (a gate's input check, the lint
+    gate and the evaluator all ask)."""
+    if name not in ws.suites:
+        ws.suites[name] = _load_suite(ws, name)
+    return ws.suites[name]  # type: ignore[no-any-return]
+
+
+def _load_suite(ws: Workspace, name: str) -> Suite | None:
     loaded = ws.suite(name)
     if loaded is None:
         return None

@@ -113,6 +113,23 @@ def test_html_is_self_contained_with_plots(regressed_run, cli) -> None:
     assert "<script" not in html
 
 
+def test_html_shows_the_first_cases_failing_first_and_junit_lists_all(
+    regressed_run, cli, monkeypatch
+) -> None:
+    """A 100,000-case suite must not make a 100,000-row HTML page: the page shows the first
+    SHOWN_CASES per prompt, failing first, and says where the rest are."""
+    root, run_id = regressed_run
+    monkeypatch.setattr("promptrail.reports.model.SHOWN_CASES", 3)
+    html = report(cli, root, run_id, "html")
+    table = html.split("<th>output</th></tr>", 1)[1].split("</table>", 1)[0]
+    results = re.findall(r'<td class="(passed|failed)">', table)
+    assert len(results) == 3
+    assert results[0] == "failed" and "site-down" in table  # failing first
+    assert "Cases (10, " in html and "the first 3 shown, failing first" in html
+    tree = valid_junit(report(cli, root, run_id, "junit"))
+    assert int(tree.find("testsuite").get("tests")) == 4 + 10  # every case all the same
+
+
 JUNIT_XSD = Path(__file__).parent / "data" / "junit-10.xsd"  # Jenkins' (xunit-plugin)
 
 

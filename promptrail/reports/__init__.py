@@ -13,6 +13,7 @@ putting a file of the same name in its ``reports/`` folder.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +34,21 @@ FORMATS = {
 
 
 def render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> str:
-    """One format of a report, redacted of secrets: the data before (so escaping cannot hide
-    a secret from the redactor) and the rendered text after (so a template cannot add one)."""
+    """One format of a report (see ``render_all``)."""
+    return render_all(report, [fmt], ws_root)[fmt]
+
+
+def render_all(
+    report: dict[str, Any], formats: Iterable[str], ws_root: Path | None = None
+) -> dict[str, str]:
+    """Formats of a report, redacted of secrets: the data once before (so escaping cannot
+    hide a secret from the redactor) and each rendered text after (so a template cannot add
+    one)."""
     from promptrail.secrets import redact, redact_text, secret_values
 
     values = secret_values()
-    return redact_text(_render(redact(report, values), fmt, ws_root), values)
+    clean = redact(report, values)
+    return {fmt: redact_text(_render(clean, fmt, ws_root), values) for fmt in formats}
 
 
 def _render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> str:
@@ -60,11 +70,11 @@ def _render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> st
 def write_run_reports(
     ws: Workspace, store: Store, run_id: str, result: dict[str, Any]
 ) -> dict[str, str]:
-    report = build(store, run_id, ws.root, result)
+    texts = render_all(build(store, run_id, ws.root, result), FORMATS, ws.root)
     folder = ws.root / "reports" / "out" / run_id
     paths = {}
     for fmt, name in FORMATS.items():
-        write_atomic(folder / name, render(report, fmt, ws.root))
+        write_atomic(folder / name, texts[fmt])
         paths[fmt] = str((folder / name).relative_to(ws.root))
     return paths
 

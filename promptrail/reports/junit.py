@@ -61,7 +61,7 @@ def junit(report: dict[str, Any]) -> str:
             if status in counts:
                 counts[status] += 1
             body.append("    </testcase>")
-        rows = p["cases"]
+        rows = p["all_cases"]
         for c in rows:
             name = c["case_id"] + (f" #{c['repeat']}" if c["repeat"] else "")
             body.append(

@@ -1,6 +1,11 @@
 """What every report format shows, gathered from the store: the run, each prompt's gates
 beside the baseline's scores, the bump the change calls for, cost old -> new, failing cases,
-and each prompt's history for the plots."""
+and each prompt's history for the plots.
+
+Per prompt: ``all_cases`` (every case; vars, output, checks and tool calls only when it did
+not pass),
+``failing`` (those that did not pass) and ``cases`` (up to ``SHOWN_CASES`` in full, failing
+first), so a report of a 100,000-case suite stays small and quick."""
 
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ from promptrail.errors import UsageError
 
 if TYPE_CHECKING:
     from promptrail.store import Store
+
+
+SHOWN_CASES = 500  # per prompt, in full in the HTML report (failing first); JUnit lists all
 
 
 def _json(value: Any) -> Any:
@@ -36,14 +44,25 @@ def build(
     gate_rows = store.query_dicts(
         "SELECT * FROM gate_results WHERE run_id = ? ORDER BY prompt, started_at", [run_id]
     )
+    # Every case, small: what JUnit lists and the counts need; the long columns only for
+    # cases that did not pass (their reasons). A 100,000-case run stays a few MB here.
+    long = ("vars", "output", "assertions", "tool_calls")
     cases = store.query_dicts(
-        "SELECT prompt, version, case_id, repeat, vars, passed, error, output, latency_ms, "
-        "cost_usd, assertions, tool_calls FROM case_results WHERE run_id = ? "
-        "AND role = 'candidate' "
+        "SELECT prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd, "
+        + ", ".join(f"CASE WHEN passed THEN NULL ELSE {c} END AS {c}" for c in long)
+        + " FROM case_results WHERE run_id = ? AND role = 'candidate' "
         "ORDER BY prompt, case_id, repeat",
         [run_id],
     )
-    for c in cases:
+    # The cases the HTML report shows in full: up to SHOWN_CASES per prompt, failing first.
+    shown = store.query_dicts(
+        "SELECT * FROM (SELECT prompt, version, case_id, repeat, passed, error, latency_ms, "
+        f"cost_usd, {', '.join(long)}, row_number() OVER (PARTITION BY prompt "
+        "ORDER BY passed, case_id, repeat) AS n FROM case_results WHERE run_id = ? "
+        "AND role = 'candidate') t WHERE n <= ? ORDER BY prompt, n",
+        [run_id, SHOWN_CASES],
+    )
+    for c in (*cases, *shown):
         c["assertions"], c["vars"] = _json(c["assertions"]) or [], _json(c["vars"]) or {}
         c["tool_calls"] = _json(c["tool_calls"]) or []
         c["calls_text"] = "; ".join(
@@ -93,8 +112,9 @@ def build(
         p["status"] = (
             "error" if "error" in statuses else ("failed" if "failed" in statuses else "passed")
         )
-        p["failing"] = [c for c in cases if c["prompt"] == name and not c["passed"]]
-        p["cases"] = [c for c in cases if c["prompt"] == name]
+        p["all_cases"] = [c for c in cases if c["prompt"] == name]
+        p["failing"] = [c for c in p["all_cases"] if not c["passed"]]
+        p["cases"] = [c for c in shown if c["prompt"] == name]  # at most SHOWN_CASES
         p.update(_change(store, name, p))
         p["history"] = _history(store, name)
         prompts.append(p)
@@ -119,7 +139,6 @@ def build(
         "run": summary,
         "run_row": run,
         "prompts": prompts,
-        "cases": cases,
         "root": str(root) if root else None,
     }
 

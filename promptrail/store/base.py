@@ -136,17 +136,21 @@ class Store:
         name and content_hash) are skipped. Pass ``con`` from ``transaction()`` to commit
         with other statements (an audit row)."""
         values = secret_values()
-        with without_pandas():
-            tables = {t: prepare(t, rows, values) for t, rows in batches.items() if rows}
-        if not tables:
+        if not any(batches.values()):
             return
+
+        def insert(target: Any) -> None:
+            for table, rows in batches.items():
+                for i in range(0, len(rows), WRITE_CHUNK):  # bounded memory for big runs
+                    with without_pandas():
+                        cols, vals = prepare(table, rows[i : i + WRITE_CHUNK], values)
+                    self._insert(target, table, cols, vals)
+
         if con is None:
             with self.transaction() as own:
-                for table, (cols, vals) in tables.items():
-                    self._insert(own, table, cols, vals)
+                insert(own)
         else:
-            for table, (cols, vals) in tables.items():
-                self._insert(con, table, cols, vals)
+            insert(con)
 
     def append_audit(
         self, event: str, actor: str, subject: str, payload: dict[str, Any], con: Any = None
@@ -362,16 +366,18 @@ def prepare(
             values = [_timestamp(v) for v in values]
         if kind in ("VARCHAR", "JSON"):
             for i in (_suspects if vectorised else _found)(values, pattern):
+                text = str(values[i])  # a match: never None
                 values[i] = (
-                    _json(redact(json.loads(values[i]), secrets))
+                    _json(redact(json.loads(text), secrets))
                     if kind == "JSON"
-                    else redact(values[i], secrets)
+                    else redact(text, secrets)
                 )
         names.append(col)
         columns.append(values)
     return names, columns
 
 
+WRITE_CHUNK = 5_000  # rows prepared and inserted at a time, inside the one transaction
 SMALL_BATCH = 200  # rows; above it, pyarrow's RE2 scans a column faster than Python
 
 
