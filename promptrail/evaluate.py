@@ -155,7 +155,12 @@ class Evaluator:
         ws: Workspace,
         cache_mode: str | None = None,
         progress: Callable[[str, int, int], None] | None = None,
+        processes: int | None = None,
+        part: tuple[int, int] | None = None,
     ) -> None:
+        """``processes``: how many processes evaluate (None: decided by ``get_ready`` from
+        the run's size, see ``promptrail.workers``); ``part``: (index, of how many) when this
+        is a worker process's Evaluator, which then uses its share of each concurrency."""
         from promptrail.providers import ModelClient
         from promptrail.providers.cache import open_cache
 
@@ -164,6 +169,9 @@ class Evaluator:
         self.cache_mode = cache_mode or cfg.cache.mode
         cache = None if self.cache_mode == "off" else open_cache(ws)
         self.client = ModelClient(cfg.providers, cache=cache, mode=self.cache_mode)
+        self.client.part = part
+        self.processes = processes
+        self._workers: Any = None  # promptrail.workers.Workers, when the run is split
         self.judge = ProviderJudge(self.client, cfg.judge.provider, cfg.judge.name)
         self.progress = progress
         self._results: dict[tuple[str, str], SuiteRun] = {}
@@ -178,7 +186,14 @@ class Evaluator:
         )
         self._thread.start()
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
     def close(self) -> None:
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
         if self._loop.is_closed():
             return
         fut = asyncio.run_coroutine_threadsafe(self.client.aclose(), self._loop)
@@ -205,6 +220,21 @@ class Evaluator:
             suite = self._suites.get(resolved.name)
             if suite is not None:
                 self._ready(resolved, suite)
+        if self.processes is None and self.client.part is None:
+            calls = sum(len(s.cases) * s.repeat for s in suites.values() if s is not None)
+            self._split_across(calls)
+
+    def _split_across(self, calls: int) -> None:
+        """Start worker processes when the run is big enough to keep more than one core
+        busy (``promptrail.workers``); this process then takes its share of the limits."""
+        from promptrail.workers import Workers, planned_processes
+
+        n = planned_processes(calls, self.cache_mode)
+        self.processes = n
+        if n <= 1 or self.ws.ref is not None or self.ws.config.cache.store:
+            return  # a git-ref workspace or a store-backed cache stays in this process
+        self._workers = Workers(str(self.ws.root), self.cache_mode, n)
+        self.client.part = (0, n)
 
     def _ready(self, resolved: ResolvedPrompt, suite: Any) -> None:
         from promptrail.render import render_messages, validate_vars
@@ -277,24 +307,24 @@ class Evaluator:
                 self._pending.pop(key, None)
 
     async def _run(self, resolved: ResolvedPrompt, role: str, suite: Any) -> SuiteRun:
-        if self._phases is None:
-            self._phases = Phases()
         started = time.perf_counter()
-        jobs = [(case, r) for case in suite.cases for r in range(suite.repeat)]
+        jobs = [(i, r) for i in range(len(suite.cases)) for r in range(suite.repeat)]
         done = 0
         label = f"{resolved.name}@{resolved.version}" + (
             "" if role == "candidate" else f" ({role})"
         )
 
-        async def one(case: Any, r: int) -> CaseRun:
+        def tick() -> None:  # on this loop, for cases run here and in worker processes
             nonlocal done
-            result = await self._case(resolved, case, r)
             done += 1
             if self.progress is not None:
                 self.progress(label, done, len(jobs))
-            return result
 
-        cases = await asyncio.gather(*(one(c, r) for c, r in jobs))
+        workers = self._workers
+        if workers is None or suite is not self._suites.get(resolved.name):
+            cases = await self.run_jobs(resolved, suite, jobs, tick)
+        else:
+            cases = await self._run_split(workers, resolved, role, suite, jobs, tick)
         return SuiteRun(
             resolved.name,
             resolved.version,
@@ -302,10 +332,57 @@ class Evaluator:
             role,
             suite.threshold,
             suite.repeat,
-            list(cases),
+            cases,
             time.perf_counter() - started,
             suite.max_errors,
         )
+
+    async def _run_split(
+        self,
+        workers: Any,
+        resolved: ResolvedPrompt,
+        role: str,
+        suite: Any,
+        jobs: list[tuple[int, int]],
+        tick: Callable[[], None],
+    ) -> list[CaseRun]:
+        """The jobs in chunks that this process and each worker process pull as they free
+        up (two chunks in hand each, so no slot idles between chunks): a worker still
+        starting up simply takes fewer. Results come back in job order."""
+        from collections import deque
+
+        size = max(8, 4 * self.client.concurrency(resolved.provider))
+        chunks = deque(enumerate(jobs[i : i + size] for i in range(0, len(jobs), size)))
+        results: list[list[CaseRun]] = [[] for _ in chunks]
+
+        async def lane(process: int) -> None:
+            while chunks:
+                index, chunk = chunks.popleft()
+                if process == 0:
+                    results[index] = await self.run_jobs(resolved, suite, chunk, tick)
+                else:
+                    results[index] = await workers.run(process, resolved, role, chunk, tick)
+
+        await asyncio.gather(*(lane(k) for k in range(workers.processes) for _ in range(2)))
+        return [c for part in results for c in part]
+
+    async def run_jobs(
+        self,
+        resolved: ResolvedPrompt,
+        suite: Any,
+        jobs: list[tuple[int, int]],
+        on_case: Callable[[], None],
+    ) -> list[CaseRun]:
+        """Run ``jobs`` ((case index, repeat) pairs) of ``suite`` on this loop, in order."""
+        if self._phases is None:
+            self._phases = Phases()
+
+        async def one(i: int, r: int) -> CaseRun:
+            result = await self._case(resolved, suite.cases[i], r)
+            on_case()
+            return result
+
+        return list(await asyncio.gather(*(one(i, r) for i, r in jobs)))
 
     async def _case(self, resolved: ResolvedPrompt, case: Any, repeat: int) -> CaseRun:
         from promptrail.assertions import AssertionContext, run_assertions

@@ -246,9 +246,24 @@ class ModelClient:
         self._clients: dict[str, Any] = {}
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._warm_lock = threading.Lock()
+        self.part: tuple[int, int] | None = None  # (this process, of how many): see workers
         # calls: HTTP attempts sent; retries: attempts after a failed one; failures: requests
         # that ended in ProviderError; cache_hits: requests answered from the cache.
         self.stats: dict[str, int] = {"calls": 0, "cache_hits": 0, "retries": 0, "failures": 0}
+
+    def limit(self, provider: str) -> int:
+        """The configured concurrency limit for ``provider`` (all processes together)."""
+        return int(self._settings(provider)["concurrency"])
+
+    def concurrency(self, provider: str) -> int:
+        """Calls this client may have in flight to ``provider``: the configured limit, or
+        this process's share of it when a run is split across processes (``part``)."""
+        limit = self.limit(provider)
+        if self.part is None:
+            return limit
+        from promptrail.workers import share
+
+        return max(1, share(limit, *self.part))
 
     def _settings(self, provider: str) -> dict[str, Any]:
         s = self.settings.get(provider)
@@ -327,7 +342,9 @@ class ModelClient:
         settings = self._settings(request.provider)
         sem = self._sems.get(request.provider)
         if sem is None:
-            sem = self._sems[request.provider] = asyncio.Semaphore(settings["concurrency"])
+            sem = self._sems[request.provider] = asyncio.Semaphore(
+                self.concurrency(request.provider)
+            )
         async with sem:
             text, usage, model, latency, attempts, extra = await self._call(
                 module, request, settings
