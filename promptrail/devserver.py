@@ -23,7 +23,8 @@ protocols, so tests and benchmarks drive the real SDKs with no network and no ke
 - ``requests`` records every call: ``{"path", "protocol", "body", "headers", "handled_ms"}``
   (``handled_ms``: from reading the body to the answer sent; ``handled``: those two
   ``time.perf_counter()`` stamps, comparable within the server's own process); ``max_in_flight`` is the most
-  calls seen at once; ``GET /_stats`` returns ``{"requests", "max_in_flight"}`` and
+  calls seen at once; ``GET /_stats`` returns ``{"requests", "max_in_flight", "handled_ms"}``
+  (the mean) and
   ``GET /_stats?reset=1`` also clears them, as ``reset()`` does.
 - Usage: about one token per four characters, ``len(text) // 4 + 1``.
 
@@ -213,9 +214,11 @@ class FakeLLMServer:
                 url = urlsplit(self.path)
                 if url.path == "/_stats":  # for benchmarks in another process
                     with server._lock:
+                        handled = [r["handled_ms"] for r in server.requests if "handled_ms" in r]
                         stats = {
                             "requests": len(server.requests),
                             "max_in_flight": server.max_in_flight,
+                            "handled_ms": sum(handled) / len(handled) if handled else 0.0,
                         }
                     if url.query == "reset=1":
                         server.reset()

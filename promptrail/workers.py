@@ -4,9 +4,10 @@ One event loop on one thread saturates long before the network does: the officia
 spend 1-2 ms of CPU on every call, and the GIL keeps a second loop thread from helping. So a
 run with many live calls starts ``processes - 1`` worker processes (spawned, not forked: the
 parent has threads). Each builds its own Workspace, ``Evaluator`` and SDK clients from the
-same root, and every suite run is split into contiguous slices, one per process, sized to
-each process's share of every provider's concurrency. The shares add up to the configured
-limit, so the provider sees no more calls in flight than with one process.
+same root; a suite run is cut into chunks of cases that each process pulls as it frees up
+(``Evaluator._run_split``), and each process uses its share of every provider's
+concurrency. The shares add up to the configured limit, so the provider sees no more calls
+in flight than with one process.
 
 The protocol is a duplex pipe per worker, messages pickled by ``multiprocessing``:
 
@@ -14,9 +15,12 @@ The protocol is a duplex pipe per worker, messages pickled by ``multiprocessing`
 - worker → parent: ``("done", task, [CaseRun, ...])`` or ``("fail", task, (kind, message))``;
   the parent counts a slice's cases for the progress line when it comes back.
 
-``PROMPTRAIL_EVAL_PROCESSES``: ``auto`` (default: the usable cores, at most 4, for a run of
-at least ``MIN_CALLS`` model calls not answered by replay), or a number (``1``: everything in
-this process; ``2`` or more: always split, whatever the run's size).
+``PROMPTRAIL_EVAL_PROCESSES``: ``auto`` (default: half the usable cores, at most 4, for a
+run of at least ``MIN_CALLS`` model calls not answered by replay), or a number (``1``:
+everything in this process; ``2`` or more: always split, whatever the run's size). Half,
+because the HTTP stack, the store and whatever else the machine runs need cores too: on a
+2-core machine with the model server beside it (bench/eval_vs_promptfoo.py) a second
+process bought no wall time and cost a fifth more CPU, so ``auto`` keeps one there.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def planned_processes(calls: int, cache_mode: str) -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_PROCESSES))
+    return max(1, min(cores // 2, MAX_PROCESSES))
 
 
 def share(limit: int, index: int, parts: int) -> int:
