@@ -18,6 +18,7 @@ from prefect.states import Completed, Failed
 
 from flows.hooks import PrefectHooks
 from promptrail import pipeline
+from promptrail.identity import current_actor
 
 
 def gate_table(result: dict[str, Any]) -> str:
@@ -68,10 +69,13 @@ def gate_flow(
     changed_since: str | None = None,
     cache_mode: str | None = None,
     keep_going: bool = False,
-    actor: str = "prefect",
+    actor: str | None = None,
 ) -> State:
+    """``actor`` defaults to whoever runs the flow: ``PROMPTRAIL_ACTOR`` of the worker, then
+    git's user.email (promptrail.identity), so a shared store shows which worker gated."""
+    who = actor or current_actor(cwd=workspace)
     result = pipeline.run_gate(
-        workspace, names, env, changed_since, cache_mode, keep_going, actor, hooks=PrefectHooks()
+        workspace, names, env, changed_since, cache_mode, keep_going, who, hooks=PrefectHooks()
     )
     publish(workspace, result)
     return final_state(result)

@@ -8,6 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from promptrail import promote as promotion
+from promptrail.identity import current_actor
 from promptrail.workspace import Workspace
 
 
@@ -16,7 +17,7 @@ def promote_flow(
     target: str,
     to: str,
     workspace: str = ".",
-    actor: str = "prefect",
+    actor: str | None = None,
     approved_by: list[str] | None = None,
     reason: str = "",
     rollback: bool = False,
@@ -24,8 +25,10 @@ def promote_flow(
     repo: str | None = None,
 ) -> dict[str, Any]:
     """``target`` is NAME@VERSION (or NAME with ``rollback``); ``to`` the environment;
-    ``approvals_from`` is ``github:PR`` (reviews of the PR's head that holds the content)."""
+    ``approvals_from`` is ``github:PR`` (reviews of the PR's head that holds the content);
+    ``actor`` defaults to the worker's (``PROMPTRAIL_ACTOR``, then git's user.email)."""
     ws = Workspace(workspace)
+    actor = actor or current_actor(cwd=workspace)
     if rollback:
         back = task(name="rollback", cache_policy=NONE)(promotion.rollback)
         return back(

@@ -15,6 +15,7 @@ from prefect.blocks.core import Block
 from prefect.cache_policies import NONE
 
 from promptrail import drift
+from promptrail.identity import current_actor
 from promptrail.workspace import Workspace
 
 
@@ -23,8 +24,10 @@ def sweep_flow(
     workspace: str = ".",
     env: str | None = None,
     sweep: bool = True,
-    actor: str = "prefect-schedule",
+    actor: str | None = None,
 ) -> dict[str, Any]:
+    """``actor`` defaults to the worker's (``PROMPTRAIL_ACTOR``, then git's user.email)."""
+    actor = actor or current_actor(cwd=workspace)
     check = task(name="drift-check", cache_policy=NONE)(drift.run_drift)
     result = check(workspace, env, sweep, actor)
     block = Workspace(workspace).config.alerts.prefect_block
