@@ -6,67 +6,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from promptrail.store import Store
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory):
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    env.pop("PREFECT_API_URL", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        server.kill()
-        pytest.fail("the Prefect server did not start in 90 s")
-    yield url, home
-    server.terminate()
-    server.wait(timeout=30)
 
 
 def run_gate(example: Path, db: Path, extra_env: dict[str, str]) -> dict:
@@ -192,6 +142,10 @@ def test_promote_and_sweep_flows_run_through_prefect(
         "drift": "clean",
     }
     assert Store(db).query("SELECT actor, kind FROM promotions")[1] == [("release-bot", "promote")]
+    # without an actor parameter a flow acts as whoever runs it (PROMPTRAIL_ACTOR here)
+    assert Store(db).query("SELECT actor FROM runs WHERE kind = 'drift'")[1] == [
+        ("tester@example.com",)
+    ]
 
 
 def test_sweep_notifies_a_prefect_notification_block(
@@ -304,7 +258,17 @@ def test_a_failed_gate_is_a_failed_flow_run_with_artifacts(
     assert "Traceback" not in proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "failed" and result["mode"] == "prefect"
-    runs = api(url, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1})
+    # the newest flow run started from the CLI (the session's server also holds deployments,
+    # whose scheduled runs sort first)
+    runs = api(
+        url,
+        "/flow_runs/filter",
+        {
+            "sort": "START_TIME_DESC",
+            "limit": 1,
+            "flow_runs": {"deployment_id": {"is_null_": True}},
+        },
+    )
     assert runs[0]["state_type"] == "FAILED", runs[0]["state"]
     assert result["run_id"] in runs[0]["state"]["message"]
     artifacts = api(
