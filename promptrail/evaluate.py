@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from promptrail.workspace import Workspace
 
 
-@dataclass
+WINDOW = 2048  # cases in flight or queued on one loop at a time (see Evaluator.run_jobs)
+
+
+@dataclass(slots=True)
 class CaseRun:
     case_id: str
     repeat: int
@@ -373,7 +376,9 @@ class Evaluator:
         jobs: list[tuple[int, int]],
         on_case: Callable[[], None],
     ) -> list[CaseRun]:
-        """Run ``jobs`` ((case index, repeat) pairs) of ``suite`` on this loop, in order."""
+        """Run ``jobs`` ((case index, repeat) pairs) of ``suite`` on this loop, in order,
+        ``WINDOW`` at a time: a 100,000-case suite does not hold 100,000 tasks at once (the
+        provider's concurrency limit, far smaller, is what paces the calls)."""
         if self._phases is None:
             self._phases = Phases()
 
@@ -382,7 +387,11 @@ class Evaluator:
             on_case()
             return result
 
-        return list(await asyncio.gather(*(one(i, r) for i, r in jobs)))
+        out: list[CaseRun] = []
+        for start in range(0, len(jobs), WINDOW):
+            window = jobs[start : start + WINDOW]
+            out += await asyncio.gather(*(one(i, r) for i, r in window))
+        return out
 
     async def _case(self, resolved: ResolvedPrompt, case: Any, repeat: int) -> CaseRun:
         from promptrail.assertions import AssertionContext, run_assertions

@@ -16,7 +16,8 @@ from conftest import free_port
 
 from promptrail.store import Store
 
-pytestmark = pytest.mark.e2e
+# one xdist worker runs every test of the Prefect server (one start per run: --dist loadgroup)
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("prefect-server")]
 
 
 def run_gate(example: Path, db: Path, extra_env: dict[str, str]) -> dict:

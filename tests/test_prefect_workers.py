@@ -25,7 +25,8 @@ from pgserver import PASSWORD
 
 from promptrail.store import Store
 
-pytestmark = pytest.mark.e2e
+# one xdist worker runs every test of the Prefect server (one start per run: --dist loadgroup)
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("prefect-server")]
 
 RUNS = 4  # gate flow runs submitted at once, for two workers of --limit 1
 WAIT = 240  # s: a bound for the runs to finish on a slow CI machine, not a figure

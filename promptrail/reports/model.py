@@ -107,6 +107,7 @@ def build(
             gate["delta"] = gate["score"] - gate["baseline_score"]
         p["gates"].append(gate)
     prompts = []
+    history = _history(store, list(by_prompt))
     for name, p in by_prompt.items():
         statuses = [g["status"] for g in p["gates"]]
         p["status"] = (
@@ -116,7 +117,7 @@ def build(
         p["failing"] = [c for c in p["all_cases"] if not c["passed"]]
         p["cases"] = [c for c in shown if c["prompt"] == name]  # at most SHOWN_CASES
         p.update(_change(store, name, p))
-        p["history"] = _history(store, name)
+        p["history"] = history.get(name, [])
         prompts.append(p)
     summary = result or {
         "run_id": run_id,
@@ -181,11 +182,19 @@ def _change(store: Store, name: str, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _history(store: Store, name: str) -> list[dict[str, Any]]:
-    """Pass rate and cost per version across gate runs, oldest first, for the plots."""
-    return store.query_dicts(
-        "SELECT version, min(started_at) AS first_run, avg(pass_rate) AS pass_rate, "
-        "avg(usd_per_call) * 1000 AS usd_per_1k FROM pass_rates WHERE prompt = ? "
-        "GROUP BY version ORDER BY first_run",
-        [name],
+def _history(store: Store, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per prompt, pass rate and cost per version across gate runs, oldest first, for the
+    plots: one query for every prompt of the run."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not names:
+        return out
+    rows = store.query_dicts(
+        "SELECT prompt, version, min(started_at) AS first_run, avg(pass_rate) AS pass_rate, "
+        "avg(usd_per_call) * 1000 AS usd_per_1k FROM pass_rates WHERE prompt IN ("
+        + ", ".join("?" for _ in names)
+        + ") GROUP BY prompt, version ORDER BY prompt, first_run",
+        names,
     )
+    for row in rows:
+        out.setdefault(row.pop("prompt"), []).append(row)
+    return out
