@@ -11,7 +11,7 @@ import os
 import socket
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,7 +120,7 @@ class PromptOutcome:
     content_hash: str
     status: str
     gates: list[GateResult]
-    records: dict[str, list[dict[str, Any]]]
+    records: dict[str, Iterable[dict[str, Any]]]  # rows per table, for Store.write
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -198,7 +198,7 @@ def _records(
     timings: list[tuple[datetime, datetime]],
     evaluator: Any,
     baseline: Any,
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, Iterable[dict[str, Any]]]:
     from promptrail.store.rows import case_rows, gate_rows, version_rows
 
     runs = []

@@ -2,10 +2,9 @@
 beside the baseline's scores, the bump the change calls for, cost old -> new, failing cases,
 and each prompt's history for the plots.
 
-Per prompt: ``all_cases`` (every case; vars, output, checks and tool calls only when it did
-not pass),
-``failing`` (those that did not pass) and ``cases`` (up to ``SHOWN_CASES`` in full, failing
-first), so a report of a 100,000-case suite stays small and quick."""
+Per prompt: ``all_cases`` (every case, in full only when it did not pass), ``failing`` (those,
+the same dicts) and ``cases`` (up to ``SHOWN_CASES`` in full, failing first), so a report of
+a 100,000-case suite stays small and quick."""
 
 from __future__ import annotations
 
@@ -44,31 +43,31 @@ def build(
     gate_rows = store.query_dicts(
         "SELECT * FROM gate_results WHERE run_id = ? ORDER BY prompt, started_at", [run_id]
     )
-    # Every case, small: what JUnit lists and the counts need; the long columns only for
-    # cases that did not pass (their reasons). A 100,000-case run stays a few MB here.
-    long = ("vars", "output", "assertions", "tool_calls")
-    cases = store.query_dicts(
-        "SELECT prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd, "
-        + ", ".join(f"CASE WHEN passed THEN NULL ELSE {c} END AS {c}" for c in long)
-        + " FROM case_results WHERE run_id = ? AND role = 'candidate' "
-        "ORDER BY prompt, case_id, repeat",
+    # Every case, small (what JUnit lists and the counts need), with the cases that did not
+    # pass in full (their reasons): a 100,000-case run stays a few MB here.
+    short = "prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd"
+    full = f"{short}, vars, output, assertions, tool_calls"
+    where = "FROM case_results WHERE run_id = ? AND role = 'candidate'"
+    cases = store.query_dicts(f"SELECT {short} {where} ORDER BY prompt, case_id, repeat", [run_id])
+    failing = store.query_dicts(
+        f"SELECT {full} {where} AND passed IS NOT TRUE ORDER BY prompt, case_id, repeat",
         [run_id],
     )
     # The cases the HTML report shows in full: up to SHOWN_CASES per prompt, failing first.
     shown = store.query_dicts(
-        "SELECT * FROM (SELECT prompt, version, case_id, repeat, passed, error, latency_ms, "
-        f"cost_usd, {', '.join(long)}, row_number() OVER (PARTITION BY prompt "
-        "ORDER BY passed, case_id, repeat) AS n FROM case_results WHERE run_id = ? "
-        "AND role = 'candidate') t WHERE n <= ? ORDER BY prompt, n",
+        f"SELECT * FROM (SELECT {full}, row_number() OVER (PARTITION BY prompt "
+        f"ORDER BY passed, case_id, repeat) AS n {where}) t WHERE n <= ? ORDER BY prompt, n",
         [run_id, SHOWN_CASES],
     )
-    for c in (*cases, *shown):
+    for c in (*failing, *shown):
         c["assertions"], c["vars"] = _json(c["assertions"]) or [], _json(c["vars"]) or {}
         c["tool_calls"] = _json(c["tool_calls"]) or []
         c["calls_text"] = "; ".join(
             f"{t.get('name')}({json.dumps(t.get('arguments'), ensure_ascii=False)})"
             for t in c["tool_calls"]
         )
+    in_full = {(c["prompt"], c["case_id"], c["repeat"]): c for c in failing}
+    cases = [in_full.get((c["prompt"], c["case_id"], c["repeat"]), c) for c in cases]
     by_prompt: dict[str, dict[str, Any]] = {}
     for g in gate_rows:
         p = by_prompt.setdefault(

@@ -20,9 +20,10 @@ import json
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -128,22 +129,24 @@ class Store:
         with self.transaction() as con:
             con.execute(sql, params or [])
 
-    def write(self, batches: dict[str, list[dict[str, Any]]], con: Any = None) -> None:
+    def write(self, batches: Mapping[str, Iterable[dict[str, Any]]], con: Any = None) -> None:
         """Insert rows into several tables in one transaction.
 
+        Rows are lists or iterators (a big run's case rows are made as they are written);
         JSON columns take Python values (a str that parses as JSON is taken as JSON text);
         strings anywhere are redacted of secrets; prompt_versions rows already stored (same
         name and content_hash) are skipped. Pass ``con`` from ``transaction()`` to commit
         with other statements (an audit row)."""
         values = secret_values()
-        if not any(batches.values()):
+        if all(isinstance(rows, list) and not rows for rows in batches.values()):
             return
 
         def insert(target: Any) -> None:
             for table, rows in batches.items():
-                for i in range(0, len(rows), WRITE_CHUNK):  # bounded memory for big runs
+                it = iter(rows)
+                while chunk := list(islice(it, WRITE_CHUNK)):  # bounded memory for big runs
                     with without_pandas():
-                        cols, vals = prepare(table, rows[i : i + WRITE_CHUNK], values)
+                        cols, vals = prepare(table, chunk, values)
                     self._insert(target, table, cols, vals)
 
         if con is None:

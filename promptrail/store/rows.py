@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,56 +41,66 @@ def gate_rows(
 
 def case_rows(
     run_id: str, suite_runs: list[Any]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    cases, scores = [], []
+) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
+    """The case_results and scores rows of ``suite_runs``, made as they are consumed (a
+    100,000-case run never holds them all)."""
     created = _now()
+    return _cases(run_id, suite_runs, created), _scores(run_id, suite_runs)
+
+
+def _base(run_id: str, run: Any) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "prompt": run.prompt,
+        "version": run.version,
+        "content_hash": run.content_hash,
+        "role": run.role,
+    }
+
+
+def _cases(run_id: str, suite_runs: list[Any], created: datetime) -> Iterator[dict[str, Any]]:
     for run in suite_runs:
-        base = {
-            "run_id": run_id,
-            "prompt": run.prompt,
-            "version": run.version,
-            "content_hash": run.content_hash,
-            "role": run.role,
-        }
+        base = _base(run_id, run)
         for c in run.cases:
-            cases.append(
-                {
+            yield {
+                **base,
+                "case_id": c.case_id,
+                "repeat": c.repeat,
+                "vars": c.vars,
+                "output": c.output,
+                "passed": c.passed,
+                "error": c.error,
+                "latency_ms": c.latency_ms,
+                "input_tokens": c.input_tokens,
+                "output_tokens": c.output_tokens,
+                "cached_tokens": c.cached_tokens,
+                "cost_usd": c.cost_usd,
+                "price_source": c.price_source,
+                "cached": c.cached,
+                "attempts": c.attempts,
+                "assertions": c.assertions,
+                "created_at": created,
+                "tool_calls": c.tool_calls,
+                "structured_output": c.structured_output,
+            }
+
+
+def _scores(run_id: str, suite_runs: list[Any]) -> Iterator[dict[str, Any]]:
+    for run in suite_runs:
+        base = _base(run_id, run)
+        for c in run.cases:
+            for a in c.assertions:
+                yield {
                     **base,
                     "case_id": c.case_id,
                     "repeat": c.repeat,
-                    "vars": c.vars,
-                    "output": c.output,
-                    "passed": c.passed,
-                    "error": c.error,
-                    "latency_ms": c.latency_ms,
-                    "input_tokens": c.input_tokens,
-                    "output_tokens": c.output_tokens,
-                    "cached_tokens": c.cached_tokens,
-                    "cost_usd": c.cost_usd,
-                    "price_source": c.price_source,
-                    "cached": c.cached,
-                    "attempts": c.attempts,
-                    "assertions": c.assertions,
-                    "created_at": created,
-                    "tool_calls": c.tool_calls,
-                    "structured_output": c.structured_output,
+                    "metric": a["type"],
+                    "score": a["score"],
+                    "passed": a["status"] == "passed",
+                    "threshold": a["threshold"],
+                    "reason": a["reason"],
+                    "error": a["reason"] if a["status"] == "error" else None,
                 }
-            )
-            for a in c.assertions:
-                scores.append(
-                    {
-                        **base,
-                        "case_id": c.case_id,
-                        "repeat": c.repeat,
-                        "metric": a["type"],
-                        "score": a["score"],
-                        "passed": a["status"] == "passed",
-                        "threshold": a["threshold"],
-                        "reason": a["reason"],
-                        "error": a["reason"] if a["status"] == "error" else None,
-                    }
-                )
-    return cases, scores
 
 
 def version_rows(
