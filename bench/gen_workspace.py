@@ -29,8 +29,8 @@ def generate(root: Path, prompts: int, components: int, seed: int = 7) -> None:
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "promptrail.yaml").write_text(CONFIG)
     (root / "schemas/answer.json").write_text(
-        '{"type": "object", "required": ["answer"], "properties": '
-        '{"answer": {"type": "string"}, "score": {"type": "number"}}}\n'
+        '{"type": "object", "required": ["answer", "score"], "additionalProperties": false, '
+        '"properties": {"answer": {"type": "string"}, "score": {"type": "number"}}}\n'
     )
     for c in range(components):
         rules = "\n".join(
