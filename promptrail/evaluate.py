@@ -366,7 +366,13 @@ class Evaluator:
                 else:
                     results[index] = await workers.run(process, resolved, role, chunk, tick)
 
-        await asyncio.gather(*(lane(k) for k in range(workers.processes) for _ in range(2)))
+        lanes = [asyncio.ensure_future(lane(k)) for k in range(workers.processes) for _ in range(2)]
+        try:
+            await asyncio.gather(*lanes)
+        except BaseException:  # a worker died: the other lanes stop calling too
+            for t in lanes:
+                t.cancel()
+            raise
         return [c for part in results for c in part]
 
     async def run_jobs(

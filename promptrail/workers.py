@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import OperationalError, UsageError
@@ -211,7 +211,7 @@ def serve(conn: Connection, root: str, cache_mode: str, index: int, processes: i
     send_lock = threading.Lock()
 
     def send(msg: Any) -> None:
-        with send_lock:
+        with send_lock, suppress(OSError, EOFError):  # the parent gone: recv() sees it
             conn.send(msg)
 
     try:
@@ -222,40 +222,46 @@ def serve(conn: Connection, root: str, cache_mode: str, index: int, processes: i
         return
     ready: set[str] = set()
     try:
-        while True:
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):
-                break
-            if msg is None:
-                break
-            _, task, resolved, role, jobs = msg
-
-            def finished(fut: Any, task: int = task) -> None:
-                try:
-                    send(("done", task, fut.result()))
-                except (UsageError, OperationalError) as exc:
-                    kind = "usage" if isinstance(exc, UsageError) else "operational"
-                    send(("fail", task, (kind, exc.message)))
-                except Exception as exc:  # noqa: BLE001 - the parent reports it
-                    send(("fail", task, ("operational", f"{type(exc).__name__}: {exc}")))
-
-            try:
-                suite = evaluator.suite(resolved.name)
-                if resolved.content_hash not in ready:  # imports, client, Jinja2: once
-                    evaluator.get_ready([resolved], {resolved.name: suite})
-                    ready.add(resolved.content_hash)
-                fut = asyncio.run_coroutine_threadsafe(
-                    evaluator.run_jobs(resolved, suite, jobs, _nothing), evaluator.loop
-                )
-                fut.add_done_callback(finished)
-            except Exception as exc:  # noqa: BLE001 - the parent reports it
-                kind = "usage" if isinstance(exc, UsageError) else "operational"
-                send(("fail", task, (kind, getattr(exc, "message", str(exc)))))
+        _serve(conn, evaluator, send, ready)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
+        pass
     finally:
         evaluator.close()
         conn.close()
-        sys.stdout.flush()
+
+
+def _serve(conn: Connection, evaluator: Any, send: Callable[[Any], None], ready: set[str]) -> None:
+    """Take slices from the parent until it says stop (or goes away); answer each one."""
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        if msg is None:
+            break
+        _, task, resolved, role, jobs = msg
+
+        def finished(fut: Any, task: int = task) -> None:
+            try:
+                send(("done", task, fut.result()))
+            except (UsageError, OperationalError) as exc:
+                kind = "usage" if isinstance(exc, UsageError) else "operational"
+                send(("fail", task, (kind, exc.message)))
+            except Exception as exc:  # noqa: BLE001 - the parent reports it
+                send(("fail", task, ("operational", f"{type(exc).__name__}: {exc}")))
+
+        try:
+            suite = evaluator.suite(resolved.name)
+            if resolved.content_hash not in ready:  # imports, client, Jinja2: once
+                evaluator.get_ready([resolved], {resolved.name: suite})
+                ready.add(resolved.content_hash)
+            fut = asyncio.run_coroutine_threadsafe(
+                evaluator.run_jobs(resolved, suite, jobs, _nothing), evaluator.loop
+            )
+            fut.add_done_callback(finished)
+        except Exception as exc:  # noqa: BLE001 - the parent reports it
+            kind = "usage" if isinstance(exc, UsageError) else "operational"
+            send(("fail", task, (kind, getattr(exc, "message", str(exc)))))
 
 
 def _nothing() -> None:
