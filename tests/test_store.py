@@ -769,3 +769,48 @@ def test_sql_verb(store_url: str, workspace: Path, cli, monkeypatch: pytest.Monk
     assert code == 2 and "SQL error" in out
     code, out, _ = cli("-C", str(workspace), "sql", "DELETE FROM audit_log", "--json")
     assert code == 2 and "read-only" in out
+
+
+@pytest.mark.e2e
+def test_a_store_on_a_read_only_mount_serves_the_reading_verbs(example: Path) -> None:
+    """An auditor's copy of the store on a read-only share: at, history, audit verify and sql
+    read it; a writing verb is exit 3 saying why, without a traceback."""
+    import shutil
+    import tempfile
+
+    db = example / ".promptrail" / "store.duckdb"
+    env = {**os.environ, "PROMPTRAIL_DB": str(db)}
+
+    def run(*args: str, store: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "promptrail.cli", "-C", str(example), *args],
+            env={**env, "PROMPTRAIL_DB": str(store)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert run("gate", "--cache", "replay", store=db).returncode == 0
+    mount = Path(tempfile.mkdtemp(prefix="pr-ro-"))
+    made = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a file system here: {made.stderr.decode().strip()}")
+    try:
+        shutil.copy(db, mount / "store.duckdb")
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        shared = mount / "store.duckdb"
+        for args in (
+            ("history", "support-reply"),
+            ("at", "staging", "now"),
+            ("audit", "verify"),
+            ("sql", "SELECT count(*) AS n FROM runs"),
+        ):
+            proc = run(*args, store=shared)
+            assert proc.returncode == 0, (args, proc.stdout[-800:], proc.stderr[-800:])
+        assert "gate-run" in run("history", "support-reply", store=shared).stdout
+        proc = run("gate", "--cache", "replay", store=shared)
+        assert proc.returncode == 3
+        assert "cannot be written here" in proc.stderr and "Traceback" not in proc.stderr
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+        shutil.rmtree(mount, ignore_errors=True)

@@ -178,11 +178,16 @@ class DuckDBStore(Store):
             return False
 
     def _unusable(self, exc: Exception) -> OperationalError:
+        reason = str(exc).splitlines()[0]
+        if "Read-only file system" in reason or "Permission denied" in reason:
+            why = (
+                "this command writes to the store, and its file cannot be written here; "
+                "the reading verbs (at, history, audit verify, sql, report) work on it as it is"
+            )
+        else:
+            why = "a damaged or truncated store, or not a DuckDB file"
         return OperationalError(
-            f"cannot open the store {self.path}: {str(exc).splitlines()[0]} "
-            "(a damaged or truncated store, or not a DuckDB file)",
-            file=self.path,
-            kind="store",
+            f"cannot open the store {self.path}: {reason} ({why})", file=self.path, kind="store"
         )
 
     def _open(self, entry: _Shared, read_only: bool) -> None:
