@@ -179,7 +179,6 @@ class Evaluator:
         self.progress = progress
         self._results: dict[tuple[str, str], SuiteRun] = {}
         self._pending: dict[tuple[str, str], threading.Event] = {}
-        self._suites: dict[str, Any] = {}
         self._prepared: set[str] = set()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -215,12 +214,11 @@ class Evaluator:
         self.close()
 
     def get_ready(self, prompts: list[Any], suites: dict[str, Any]) -> None:
-        """Before any call: keep the suites already loaded (by the caller's input check) so
-        they are not read again, and do every one-off set-up now (SDK imports, clients, the
-        price table, deepeval's import): done later, it would run while calls are timed."""
-        self._suites.update({k: v for k, v in suites.items() if v is not None})
+        """Before any call, do every one-off set-up (SDK imports, clients, the price table,
+        deepeval's import) for these prompts and their suites (``load_suite``'s, parsed
+        once per workspace): done later, it would run while calls are timed."""
         for resolved in prompts:
-            suite = self._suites.get(resolved.name)
+            suite = suites.get(resolved.name)
             if suite is not None:
                 self._ready(resolved, suite)
         if self.processes is None and self.client.part is None:
@@ -266,12 +264,7 @@ class Evaluator:
     def suite(self, name: str) -> Any:
         from promptrail.suites import load_suite
 
-        suite = self._suites.get(name)
-        if suite is None:
-            suite = load_suite(self.ws, name)
-            if suite is not None:
-                self._suites[name] = suite
-        return suite
+        return load_suite(self.ws, name)
 
     def peek(self, resolved: ResolvedPrompt, role: str) -> SuiteRun | None:
         """The suite run already done for this content, if any (no new calls)."""
@@ -324,7 +317,7 @@ class Evaluator:
                 self.progress(label, done, len(jobs))
 
         workers = self._workers
-        if workers is None or suite is not self._suites.get(resolved.name):
+        if workers is None or suite is not self.suite(resolved.name):  # workers load that one
             cases = await self.run_jobs(resolved, suite, jobs, tick)
         else:
             cases = await self._run_split(workers, resolved, role, suite, jobs, tick)

@@ -39,9 +39,9 @@ class Suite:
 def load_suite(ws: Workspace, name: str) -> Suite | None:
     """The suite's cases, parsed once per workspace object (a gate's input check, the lint
     gate and the evaluator all ask)."""
-    if name not in ws.suites:
-        ws.suites[name] = _load_suite(ws, name)
-    return ws.suites[name]  # type: ignore[no-any-return]
+    if name not in ws.loaded_suites:
+        ws.loaded_suites[name] = _load_suite(ws, name)
+    return ws.loaded_suites[name]  # type: ignore[no-any-return]
 
 
 def _load_suite(ws: Workspace, name: str) -> Suite | None:

@@ -46,7 +46,7 @@ class Workspace:
         self._prompts: dict[str, Loaded] = {}
         self._components: dict[str, Loaded] = {}
         self._resolved: dict[str, ResolvedPrompt] = {}
-        self.suites: dict[str, Any] = {}  # suites.load_suite's, parsed once per command
+        self.loaded_suites: dict[str, Any] = {}  # suites.load_suite memo: parsed once
         self._limits_applied = False
         if ref is None and not (self.root / CONFIG_FILE).exists():
             raise UsageError(
