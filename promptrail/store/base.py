@@ -384,11 +384,22 @@ WRITE_CHUNK = 5_000  # rows prepared and inserted at a time, inside the one tran
 SMALL_BATCH = 200  # rows; above it, pyarrow's RE2 scans a column faster than Python
 
 
+def arrow() -> Any:
+    """pyarrow, allocating from the system's malloc: its default (jemalloc) keeps what a
+    big run's batches freed, ~60 MB more peak memory at 50,000 cases."""
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+    return pa
+
+
 def _suspects(values: list[Any], pattern: str) -> list[int]:
     """Indexes of the strings RE2 finds a secret candidate in (a superset of those
     ``redact`` changes)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
+
+    pa = arrow()
 
     hits = pc.match_substring_regex(pa.array(values, pa.string()), pattern).fill_null(False)
     return pc.indices_nonzero(hits).to_pylist() if pc.any(hits).as_py() else []
@@ -414,7 +425,7 @@ ARROW_TYPES = {
 
 def to_arrow(table: str, names: list[str], columns: list[list[Any]]) -> Any:
     """Prepared columns as a pyarrow Table typed like ``table``."""
-    import pyarrow as pa
+    pa = arrow()
 
     types = column_types(table)
     fields = [
