@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from promptrail.workspace import Workspace
 
 
-WINDOW = 2048  # cases in flight or queued on one loop at a time (see Evaluator.run_jobs)
+RUNNERS_PER_SLOT = 2  # cases started per provider slot (see Evaluator.run_jobs)
 
 
 @dataclass(slots=True)
@@ -375,21 +375,22 @@ class Evaluator:
         jobs: list[tuple[int, int]],
         on_case: Callable[[], None],
     ) -> list[CaseRun]:
-        """Run ``jobs`` ((case index, repeat) pairs) of ``suite`` on this loop, in order,
-        ``WINDOW`` at a time: a 100,000-case suite does not hold 100,000 tasks at once (the
-        provider's concurrency limit, far smaller, is what paces the calls)."""
+        """Run ``jobs`` ((case index, repeat) pairs) of ``suite`` on this loop; results in
+        job order. A few runners per provider slot take the jobs in turn, so a case is
+        rendered just before its call can go out: started all at once, thousands of cases
+        would render (and hold a task each) while the first answers wait on the loop."""
         if self._phases is None:
             self._phases = Phases()
+        out: list[Any] = [None] * len(jobs)
+        todo = iter(enumerate(jobs))  # shared by the runners: each job is taken once
 
-        async def one(i: int, r: int) -> CaseRun:
-            result = await self._case(resolved, suite.cases[i], r)
-            on_case()
-            return result
+        async def runner() -> None:
+            for k, (i, r) in todo:
+                out[k] = await self._case(resolved, suite.cases[i], r)
+                on_case()
 
-        out: list[CaseRun] = []
-        for start in range(0, len(jobs), WINDOW):
-            window = jobs[start : start + WINDOW]
-            out += await asyncio.gather(*(one(i, r) for i, r in window))
+        runners = min(len(jobs), RUNNERS_PER_SLOT * self.client.concurrency(resolved.provider))
+        await asyncio.gather(*(runner() for _ in range(runners)))
         return out
 
     async def _case(self, resolved: ResolvedPrompt, case: Any, repeat: int) -> CaseRun:
