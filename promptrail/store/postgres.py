@@ -89,6 +89,23 @@ _shared: dict[str, _Shared] = {}
 _guard = threading.Lock()
 
 
+def close_all() -> None:
+    """Close this process's connections (a command's end): the server sees a clean exit."""
+    for entry in list(_shared.values()):
+        if entry.lock.acquire(timeout=1):
+            try:
+                _drop(entry)
+            finally:
+                entry.lock.release()
+
+
+def _drop(entry: _Shared) -> None:
+    if entry.con is not None:
+        with suppress(Exception):
+            entry.con.raw.close()
+    entry.con, entry.ready = None, False
+
+
 def _psycopg() -> Any:
     from promptrail.extras import require
 
@@ -185,21 +202,15 @@ class PostgresStore(Store):
                     entry.ready = True
                 yield entry.con
             except psycopg.OperationalError as exc:
-                self._drop(entry)
+                _drop(entry)
                 raise self._unreachable(exc) from None
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise self._unreachable(exc) from None
 
-    def _drop(self, entry: _Shared) -> None:
-        if entry.con is not None:
-            with suppress(Exception):
-                entry.con.raw.close()
-        entry.con, entry.ready = None, False
-
     def close(self) -> None:
         entry = self._entry()
         with entry.lock:
-            self._drop(entry)
+            _drop(entry)
 
     @property
     def opens(self) -> int:
