@@ -955,14 +955,18 @@ def run() -> None:
     are closed and atexit handlers run as usual, but the interpreter's teardown of every
     imported module (~0.25 s once the SDKs, DuckDB and pyarrow are loaded) is skipped."""
     import atexit
+    import threading
 
     code = main()
+    for thread in threading.enumerate():  # as the interpreter would: wait for its threads
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # Prefect's log and event workers drain here, for one
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (BrokenPipeError, OSError):  # the reader is gone: nothing left to tell it
             pass
-    atexit._run_exitfuncs()
     os._exit(code)
 
 
