@@ -100,4 +100,6 @@ def test_latency_is_the_round_trip_while_slow_checks_run(
     # (the median: a new connection on a loaded machine can take a while to be accepted).
     excess = sorted((c.latency_ms or 0) - handled[f"Ticket {c.vars['n']}"] for c in run.cases)
     burned = min(float(c.assertions[0]["score"]) for c in run.cases) * 1000
-    assert 0 <= excess[len(excess) // 2] < burned / 2, excess
+    # A check run during a call would add all of its burn (>= 250 ms) to that call; a busy
+    # machine adds tens of ms to any round trip. The bound sits between the two.
+    assert 0 <= excess[len(excess) // 2] < burned * 0.8, excess
