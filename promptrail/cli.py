@@ -953,11 +953,15 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """The ``promptrail`` command: ``main``, then a quick exit. Output is flushed, stores
     are closed and atexit handlers run as usual, but the interpreter's teardown of every
-    imported module (~0.25 s once the SDKs, DuckDB and pyarrow are loaded) is skipped."""
+    imported module (~0.25 s once the SDKs, DuckDB and pyarrow are loaded) is skipped.
+    Not after a Prefect run: its services report the last task runs from the interpreter's
+    own shutdown hooks, so that exit is the ordinary one."""
     import atexit
     import threading
 
     code = main()
+    if "prefect" in sys.modules:
+        sys.exit(code)
     for thread in threading.enumerate():  # as the interpreter would: wait for its threads
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()
