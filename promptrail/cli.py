@@ -965,7 +965,7 @@ def run() -> None:
     for thread in threading.enumerate():  # as the interpreter would: wait for its threads
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()
-    atexit._run_exitfuncs()  # Prefect's log and event workers drain here, for one
+    atexit._run_exitfuncs()  # logging's flush and close, for one
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

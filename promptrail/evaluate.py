@@ -378,7 +378,10 @@ class Evaluator:
         """Run ``jobs`` ((case index, repeat) pairs) of ``suite`` on this loop; results in
         job order. A few runners per provider slot take the jobs in turn, so a case is
         rendered just before its call can go out: started all at once, thousands of cases
-        would render (and hold a task each) while the first answers wait on the loop."""
+        would render (and hold a task each) while the first answers wait on the loop. A
+        suite with slow checks (deepeval, plugins) starts every case at once as before: its
+        checks wait for the calls to drain (``Phases``), and a few runners would take turns
+        at that in small rounds, judging a few cases at a time."""
         if self._phases is None:
             self._phases = Phases()
         out: list[Any] = [None] * len(jobs)
@@ -389,7 +392,8 @@ class Evaluator:
                 out[k] = await self._case(resolved, suite.cases[i], r)
                 on_case()
 
-        runners = min(len(jobs), RUNNERS_PER_SLOT * self.client.concurrency(resolved.provider))
+        per_slot = RUNNERS_PER_SLOT * self.client.concurrency(resolved.provider)
+        runners = len(jobs) if suite.slow_checks else min(len(jobs), per_slot)
         await asyncio.gather(*(runner() for _ in range(runners)))
         return out
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,11 @@ class Suite:
     repeat: int
     cases: list[SuiteCase]
     max_errors: int = 0
+
+    @cached_property
+    def slow_checks(self) -> bool:
+        """Whether a case has a check that is not inline (deepeval's, a plugin's)."""
+        return any(not a.inline for case in self.cases for a in case.assertions)
 
 
 def load_suite(ws: Workspace, name: str) -> Suite | None:
