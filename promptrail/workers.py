@@ -155,10 +155,8 @@ class Workers:
             if kind == "done":
                 loop.call_soon_threadsafe(_settle, fut, msg[2], None, on_case)
             else:
-                error_kind, message = msg[2]
-                error: Exception = (
-                    UsageError(message) if error_kind == "usage" else OperationalError(message)
-                )
+                kind, message = msg[2]
+                error = UsageError(message) if kind == "usage" else OperationalError(message)
                 loop.call_soon_threadsafe(_settle, fut, None, error)
         # the worker is gone: every task still waiting on it fails
         proc.join(timeout=5)
@@ -244,11 +242,8 @@ def _serve(conn: Connection, evaluator: Any, send: Callable[[Any], None], ready:
         def finished(fut: Any, task: int = task) -> None:
             try:
                 send(("done", task, fut.result()))
-            except (UsageError, OperationalError) as exc:
-                kind = "usage" if isinstance(exc, UsageError) else "operational"
-                send(("fail", task, (kind, exc.message)))
             except Exception as exc:  # noqa: BLE001 - the parent reports it
-                send(("fail", task, ("operational", f"{type(exc).__name__}: {exc}")))
+                send(("fail", task, _failure(exc)))
 
         try:
             suite = evaluator.suite(resolved.name)
@@ -260,17 +255,24 @@ def _serve(conn: Connection, evaluator: Any, send: Callable[[Any], None], ready:
             )
             fut.add_done_callback(finished)
         except Exception as exc:  # noqa: BLE001 - the parent reports it
-            kind = "usage" if isinstance(exc, UsageError) else "operational"
-            send(("fail", task, (kind, getattr(exc, "message", str(exc)))))
+            send(("fail", task, _failure(exc)))
 
 
 def _nothing() -> None:
     pass
 
 
+def _failure(exc: Exception) -> tuple[str, str]:
+    """An exception as it crosses the pipe: ("usage" or "operational", its message)."""
+    if isinstance(exc, UsageError):
+        return "usage", exc.message
+    if isinstance(exc, OperationalError):
+        return "operational", exc.message
+    return "operational", f"{type(exc).__name__}: {exc}"
+
+
 def _refuse_all(conn: Connection, send: Callable[[Any], None], exc: Exception) -> None:
-    kind = "usage" if isinstance(exc, UsageError) else "operational"
-    message = getattr(exc, "message", str(exc))
+    failure = _failure(exc)
     while True:
         try:
             msg = conn.recv()
@@ -278,4 +280,4 @@ def _refuse_all(conn: Connection, send: Callable[[Any], None], exc: Exception) -
             return
         if msg is None:
             return
-        send(("fail", msg[1], (kind, message)))
+        send(("fail", msg[1], failure))

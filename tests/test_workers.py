@@ -5,6 +5,7 @@ come back complete and in case order, and a worker that dies is exit 3, not a pa
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,7 @@ def gate(
     return subprocess.run(
         [sys.executable, "-c", code, "-C", str(root), "gate", "--env", "staging", "--json"],
         env={
-            **__import__("os").environ,
+            **os.environ,
             **server.env(),
             "PROMPTRAIL_DB": str(root / "store.duckdb"),
             "PROMPTRAIL_EVAL_PROCESSES": processes,
@@ -102,14 +103,10 @@ def test_two_processes_share_the_limit_and_return_every_case_in_order(tmp_path: 
     assert len(pids) == 2  # cases really ran in the gate's process and in a worker
 
 
-def test_one_process_when_asked() -> None:
-    import os
-
-    os.environ["PROMPTRAIL_EVAL_PROCESSES"] = "1"
-    try:
-        assert planned_processes(100_000, "off") == 1
-    finally:
-        del os.environ["PROMPTRAIL_EVAL_PROCESSES"]
+def test_one_process_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTRAIL_EVAL_PROCESSES", "1")
+    assert planned_processes(100_000, "off") == 1
+    monkeypatch.delenv("PROMPTRAIL_EVAL_PROCESSES")
     assert planned_processes(10, "off") == 1  # auto: a small run stays in one process
     assert planned_processes(100_000, "replay") == 1  # replay costs no SDK time
     assert [share(16, k, 3) for k in range(3)] == [6, 5, 5]

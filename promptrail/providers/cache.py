@@ -71,7 +71,24 @@ def open_cache(ws: Any) -> Any:
     return LayeredCache(file, StoreCache(ws.store())) if cfg.store else file
 
 
-class StoreCache:
+class _Recorded:
+    """A cache read once into memory (``_load``): key -> the recorded response fields."""
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._load()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The recorded response fields (see ``RESPONSE_FIELDS``), or None."""
+        return self._load().get(key)
+
+
+class StoreCache(_Recorded):
     """Responses in the store's ``response_cache`` table, read once, written as they come."""
 
     def __init__(self, store: Any) -> None:
@@ -87,15 +104,6 @@ class StoreCache:
                     k: json.loads(r) if isinstance(r, str) else r for k, r in rows if r
                 }
             return self._entries
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._load()
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self._load().get(key)
 
     def put(self, key: str, request: Any, response: Any) -> None:
         record = record_of(response)
@@ -135,7 +143,7 @@ class LayeredCache:
         self.store.put(key, request, response)
 
 
-class ResponseCache:
+class ResponseCache(_Recorded):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._entries: dict[str, dict[str, Any]] | None = None
@@ -167,16 +175,6 @@ class ResponseCache:
                 except (ValueError, KeyError, TypeError):
                     continue  # a torn line from a killed writer, or a blank one
         return entries
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._load()
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The recorded response fields (see ``RESPONSE_FIELDS``), or None."""
-        return self._load().get(key)
 
     def put(self, key: str, request: Any, response: Any) -> None:
         record = record_of(response)

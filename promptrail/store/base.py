@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from itertools import islice
@@ -198,6 +199,17 @@ class Store:
         on any host by a heartbeat older than the lease."""
         with self.transaction() as con:
             return mark_dead_runs(con, self.dialect)
+
+
+def close_each(shared: Mapping[str, Any], close: Callable[[Any], None]) -> None:
+    """``close`` every per-process connection entry of a store module (each has a ``lock``);
+    an entry busy for over a second is left to its user."""
+    for entry in list(shared.values()):
+        if entry.lock.acquire(timeout=1):
+            try:
+                close(entry)
+            finally:
+                entry.lock.release()
 
 
 def mark_dead_runs(con: Any, dialect: str) -> list[str]:
@@ -400,15 +412,12 @@ def _suspects(values: list[Any], pattern: str) -> list[int]:
     import pyarrow.compute as pc
 
     pa = arrow()
-
     hits = pc.match_substring_regex(pa.array(values, pa.string()), pattern).fill_null(False)
     return pc.indices_nonzero(hits).to_pylist() if pc.any(hits).as_py() else []
 
 
 def _found(values: list[Any], pattern: str) -> list[int]:
     """The same indexes, found with Python's ``re`` (for a few rows)."""
-    import re
-
     search = re.compile(pattern).search
     return [i for i, v in enumerate(values) if v is not None and search(v)]
 

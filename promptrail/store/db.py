@@ -35,6 +35,7 @@ from promptrail.store.base import (
     INSERT_IF_ABSENT,
     READ_STATEMENTS,
     Store,
+    close_each,
     mark_dead_runs,
     to_arrow,
     without_pandas,
@@ -94,12 +95,7 @@ def _close(entry: _Shared) -> None:
 @atexit.register
 def close_all() -> None:
     """Let go of every store file this process holds (a command's end, or exit)."""
-    for entry in list(_shared.values()):
-        if entry.lock.acquire(timeout=1):
-            try:
-                _close(entry)
-            finally:
-                entry.lock.release()
+    close_each(_shared, _close)
 
 
 class DuckDBStore(Store):

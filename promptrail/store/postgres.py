@@ -32,7 +32,7 @@ from typing import Any
 
 from promptrail.errors import OperationalError
 from promptrail.secrets import redact
-from promptrail.store.base import INSERT_IF_ABSENT, Store, mark_dead_runs
+from promptrail.store.base import INSERT_IF_ABSENT, Store, close_each, mark_dead_runs
 from promptrail.store.migrations import LATEST, applied, check_not_newer, check_schema, migrate
 from promptrail.store.target import Target, parse
 
@@ -91,12 +91,7 @@ _guard = threading.Lock()
 
 def close_all() -> None:
     """Close this process's connections (a command's end): the server sees a clean exit."""
-    for entry in list(_shared.values()):
-        if entry.lock.acquire(timeout=1):
-            try:
-                _drop(entry)
-            finally:
-                entry.lock.release()
+    close_each(_shared, _drop)
 
 
 def _drop(entry: _Shared) -> None:
@@ -104,6 +99,19 @@ def _drop(entry: _Shared) -> None:
         with suppress(Exception):
             entry.con.raw.close()
     entry.con, entry.ready = None, False
+
+
+@contextmanager
+def _in_transaction(con: PgCon, begin: str = "BEGIN") -> Iterator[None]:
+    """``begin`` ... COMMIT, or ROLLBACK when the block raises."""
+    con.execute(begin)
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _psycopg() -> Any:
@@ -175,13 +183,8 @@ class PostgresStore(Store):
                 migrate(con, dialect="postgres", label=self.label)
             check_schema(con, self.label)
             if not self.read_only:
-                con.execute("BEGIN")
-                try:
+                with _in_transaction(con):
                     mark_dead_runs(con, self.dialect)
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
         finally:
             with suppress(Exception):
                 con.execute("SELECT pg_advisory_unlock(?, ?)", [NAMESPACE, MIGRATE_KEY])
@@ -218,15 +221,8 @@ class PostgresStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        with self.connection() as con:
-            con.execute("BEGIN")
-            try:
-                yield con
-            except BaseException:
-                with suppress(Exception):
-                    con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+        with self.connection() as con, _in_transaction(con):
+            yield con
 
     @contextmanager
     def _read(self) -> Iterator[PgCon]:
@@ -235,14 +231,8 @@ class PostgresStore(Store):
             if con.raw.info.transaction_status != 0:  # already in one: read inside it
                 yield con
                 return
-            con.execute("BEGIN READ ONLY")
-            try:
+            with _in_transaction(con, "BEGIN READ ONLY"):
                 yield con
-            except BaseException:
-                with suppress(Exception):
-                    con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
 
     def migrate(self) -> list[int]:
         with self.connection() as con:
