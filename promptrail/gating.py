@@ -167,30 +167,50 @@ class EvidenceRefused(Exception):
 def version_conflict(ws: Any, name: str, version: str, content_hash: str, store: Any) -> str | None:
     """One version, one content: the reason to refuse ``name`` ``version`` when the store or
     any lockfile already records that version with other content, else None."""
+    return version_conflicts(ws, [(name, version, content_hash)], store).get(name)
+
+
+def version_conflicts(
+    ws: Any, candidates: list[tuple[str, str, str]], store: Any
+) -> dict[str, str]:
+    """``version_conflict`` for many (name, version, content_hash) at once: each lockfile is
+    read once and the store asked once, however many prompts a gate run takes."""
     from promptrail import semver
     from promptrail.lock import read_lock
 
-    others: list[str] = []
-    known = [version]
-    for env in ws.config.environments:
-        entry = read_lock(ws.lock_path(env.name)).get(name)
-        if entry is None:
-            continue
-        known.append(entry.version)
-        if entry.version == version and entry.content_hash != content_hash:
-            others.append(f"environments/{env.name}.lock")
+    if not candidates:
+        return {}
+    locks = {env.name: read_lock(ws.lock_path(env.name)) for env in ws.config.environments}
+    stored: dict[str, list[tuple[str, str]]] = {}
     if store is not None:
-        rows = store.query_dicts(
-            "SELECT version, content_hash FROM prompt_versions WHERE name = ?", [name]
+        names = sorted({c[0] for c in candidates})
+        marks = ", ".join("?" for _ in names)
+        _, rows = store.query(
+            f"SELECT name, version, content_hash FROM prompt_versions WHERE name IN ({marks})",
+            names,
         )
-        known += [r["version"] for r in rows]
-        if any(r["version"] == version and r["content_hash"] != content_hash for r in rows):
+        for n, v, h in rows:
+            stored.setdefault(n, []).append((v, h))
+    found: dict[str, str] = {}
+    for name, version, content_hash in candidates:
+        others: list[str] = []
+        known = [version]
+        for env_name, lock in locks.items():
+            entry = lock.get(name)
+            if entry is None:
+                continue
+            known.append(entry.version)
+            if entry.version == version and entry.content_hash != content_hash:
+                others.append(f"environments/{env_name}.lock")
+        rows = stored.get(name, [])
+        known += [v for v, _ in rows]
+        if any(v == version and h != content_hash for v, h in rows):
             others.append("the store")
-    if not others:
-        return None
-    highest = max(known, key=semver.parse_version)
-    return (
-        f"{name} {version} already names other content (in {', '.join(others)}): content "
-        f"changed without a bump; bump to {semver.bump(highest, 'patch')} "
-        f"(`promptrail bump {name} --auto`)"
-    )
+        if others:
+            highest = max(known, key=semver.parse_version)
+            found[name] = (
+                f"{name} {version} already names other content (in {', '.join(others)}): "
+                f"content changed without a bump; bump to {semver.bump(highest, 'patch')} "
+                f"(`promptrail bump {name} --auto`)"
+            )
+    return found

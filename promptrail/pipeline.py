@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptrail import __version__
 from promptrail.errors import UsageError
-from promptrail.gating import GateContext, GateResult, load_gate, version_conflict
+from promptrail.gating import GateContext, GateResult, load_gate, version_conflicts
 
 if TYPE_CHECKING:
     from promptrail.resolve import ResolvedPrompt
@@ -274,11 +274,13 @@ def run_gate(
     resolved = [ws.resolve(name) for name in candidates]
     suites = {name: load_suite(ws, name) for name in candidates}
     store = ws.store()
+    conflicts = version_conflicts(
+        ws, [(r.name, r.version, r.content_hash) for r in resolved], store
+    )
     for r in resolved:  # one version names one content
-        conflict = version_conflict(ws, r.name, r.version, r.content_hash, store)
-        if conflict:
+        if r.name in conflicts:
             raise UsageError(
-                conflict, file=f"prompts/{r.name}.yaml", line=_version_line(ws, r.name)
+                conflicts[r.name], file=f"prompts/{r.name}.yaml", line=_version_line(ws, r.name)
             )
     run_id = run_id or new_run_id()
     commit, dirty = git_state(ws.root)
