@@ -175,6 +175,7 @@ class Evaluator:
         self.client.part = part
         self.processes = processes
         self._workers: Any = None  # promptrail.workers.Workers, when the run is split
+        self._turn = 0  # the process that takes the next split suite's first chunk
         self.judge = ProviderJudge(self.client, cfg.judge.provider, cfg.judge.name)
         self.progress = progress
         self._results: dict[tuple[str, str], SuiteRun] = {}
@@ -344,10 +345,17 @@ class Evaluator:
     ) -> list[CaseRun]:
         """The jobs in chunks that this process and each worker process pull as they free
         up (two chunks in hand each, so no slot idles between chunks): a worker still
-        starting up simply takes fewer. Results come back in job order."""
+        starting up simply takes fewer. Results come back in job order.
+
+        A small suite (a team's forty prompts of forty cases each) is cut into one chunk per
+        process at most, and its first chunk goes to the next process in turn: each process
+        has only its share of the provider's concurrency, so a suite run whole in one
+        process would leave the others' shares idle."""
         from collections import deque
 
+        processes = workers.processes
         size = max(8, 4 * self.client.concurrency(resolved.provider))
+        size = max(8, min(size, -(-len(jobs) // processes)))
         chunks = deque(enumerate(jobs[i : i + size] for i in range(0, len(jobs), size)))
         results: list[list[CaseRun]] = [[] for _ in chunks]
 
@@ -359,7 +367,10 @@ class Evaluator:
                 else:
                     results[index] = await workers.run(process, resolved, role, chunk, tick)
 
-        lanes = [asyncio.ensure_future(lane(k)) for k in range(workers.processes) for _ in range(2)]
+        first = self._turn
+        self._turn = (first + 1) % processes
+        order = [(first + k) % processes for k in range(processes)]
+        lanes = [asyncio.ensure_future(lane(k)) for _ in range(2) for k in order]
         try:
             await asyncio.gather(*lanes)
         except BaseException:  # a worker died: the other lanes stop calling too

@@ -38,7 +38,7 @@ class WhichProcess(Assertion):
 """
 
 
-def workspace(root: Path, cases: int, concurrency: int) -> Path:
+def workspace(root: Path, cases: int, concurrency: int, prompts: int = 1) -> Path:
     (root / "prompts").mkdir(parents=True)
     (root / "suites").mkdir()
     (root / "assertions").mkdir()
@@ -47,16 +47,17 @@ def workspace(root: Path, cases: int, concurrency: int) -> Path:
         "environments: [{name: dev}, {name: staging, gates: [lint, regression]}]\n"
         f"providers: {{openai: {{concurrency: {concurrency}}}}}\n"
     )
-    (root / "prompts/echo.yaml").write_text(
-        "name: echo\nversion: 1.0.0\nmodel: {provider: openai, name: gpt-4o-mini}\n"
-        "input_schema: {type: object, required: [n], properties: {n: {type: string}}}\n"
-        "messages:\n  - {role: user, content: 'Ticket {{ n }}'}\n"
-    )
     rows = "".join(f"  - {{id: c{i:03d}, vars: {{n: '{i}'}}}}\n" for i in range(cases))
-    (root / "suites/echo.yaml").write_text(
-        "prompt: echo\ndefaults:\n  assert: [{type: which-process}, "
-        f"{{type: contains, value: Ticket}}]\ncases:\n{rows}"
-    )
+    for name in ["echo"] + [f"echo{k}" for k in range(1, prompts)]:
+        (root / f"prompts/{name}.yaml").write_text(
+            f"name: {name}\nversion: 1.0.0\nmodel: {{provider: openai, name: gpt-4o-mini}}\n"
+            "input_schema: {type: object, required: [n], properties: {n: {type: string}}}\n"
+            f"messages:\n  - {{role: user, content: 'Ticket {{{{ n }}}}{name[4:]}'}}\n"
+        )
+        (root / f"suites/{name}.yaml").write_text(
+            f"prompt: {name}\ndefaults:\n  assert: [{{type: which-process}}, "
+            f"{{type: contains, value: Ticket}}]\ncases:\n{rows}"
+        )
     return root
 
 
@@ -101,6 +102,26 @@ def test_two_processes_share_the_limit_and_return_every_case_in_order(tmp_path: 
     assert [r[1] for r in rows] == [f"Ticket {i}" for i in range(60)]  # each its own answer
     pids = {json.loads(r[3])[0]["reason"] for r in rows}
     assert len(pids) == 2  # cases really ran in the gate's process and in a worker
+
+
+def test_small_suites_are_spread_over_both_processes(tmp_path: Path) -> None:
+    """A team's gate is many small suites run at once. Each process has only its share of
+    the concurrency, so a suite run whole in the gate's process would leave the worker's
+    share idle (a forty-prompt gate took twice as long): every suite uses both."""
+    root = workspace(tmp_path / "ws", cases=12, concurrency=4, prompts=4)
+    with FakeLLMServer(responder=lambda body, protocol: last_user(body), latency=0.02) as server:
+        proc = gate(root, server, "2")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert len(server.requests) == 48
+        assert server.max_in_flight <= 4
+    run_id = json.loads(proc.stdout)["run_id"]
+    _, rows = Store(root / "store.duckdb").query(
+        "SELECT prompt, list(DISTINCT json_extract_string(assertions, '$[0].reason')) "
+        "FROM case_results WHERE run_id = ? GROUP BY prompt ORDER BY prompt",
+        [run_id],
+    )
+    assert [r[0] for r in rows] == ["echo", "echo1", "echo2", "echo3"]
+    assert all(len(r[1]) == 2 for r in rows), rows
 
 
 def test_one_process_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
