@@ -113,6 +113,8 @@ def _libs(flavor: str) -> tuple[Any, Any, Any]:
 
 
 def _guarded_backend(allow_link_local: bool, flavor: str = "httpx") -> Any:
+    import importlib
+
     _, httpcore, AutoBackend = _libs(flavor)  # noqa: N806 - a class
 
     class GuardedBackend(httpcore.AsyncNetworkBackend):  # type: ignore[misc, name-defined]
@@ -143,11 +145,13 @@ def _guarded_backend(allow_link_local: bool, flavor: str = "httpx") -> Any:
             last: Exception | None = None
             for address in addresses:
                 try:
-                    return await self.inner.connect_tcp(
+                    stream = await self.inner.connect_tcp(
                         address, port, timeout, local_address, socket_options
                     )
                 except Exception as exc:  # noqa: BLE001 - try the next address
                     last = exc
+                else:
+                    return Stream(stream)
             raise last or httpcore.ConnectError(f"cannot connect to {host}")
 
         async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
@@ -156,6 +160,33 @@ def _guarded_backend(allow_link_local: bool, flavor: str = "httpx") -> Any:
         async def sleep(self, seconds: float) -> None:
             await self.inner.sleep(seconds)
 
+    class Stream(httpcore.AsyncNetworkStream):  # type: ignore[misc, name-defined]
+        """The backend's stream, answering "is the idle socket readable?" (asked of every
+        pooled connection on every request) from the socket it keeps, not from anyio's
+        attribute table, which it rebuilds with a getpeername() on every question."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.sock = inner.get_extra_info("socket")
+
+        async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return await self.inner.read(max_bytes, timeout)  # type: ignore[no-any-return]
+
+        async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            await self.inner.write(buffer, timeout)
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+        async def start_tls(self, *args: Any, **kwargs: Any) -> Any:
+            return Stream(await self.inner.start_tls(*args, **kwargs))
+
+        def get_extra_info(self, info: str) -> Any:
+            if info == "is_readable":
+                return is_socket_readable(self.sock)
+            return self.inner.get_extra_info(info)
+
+    is_socket_readable = importlib.import_module(f"{httpcore.__name__}._utils").is_socket_readable
     return GuardedBackend()
 
 
