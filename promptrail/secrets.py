@@ -162,6 +162,25 @@ def redact_text(text: str, values: list[str] | None = None) -> str:
     return _redact_str(text, secret_values() if values is None else values)
 
 
+def might_change(value: Any, values: list[str] | None = None) -> bool:
+    """Whether ``redact`` could change anything in ``value``, from one scan of its JSON text
+    (a big report is then not walked string by string when nothing could be a secret).
+
+    Safe: a string changes only if it holds a known value or a hint, and JSON text (not
+    ASCII-escaped) keeps every string whole but for ``"``, ``\\`` and control characters,
+    which no hint holds and whose escaped forms of known values are looked for too."""
+    import json
+
+    values = secret_values() if values is None else values
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):  # keys JSON cannot take, a cycle: walk it
+        return True
+    if _HINT.search(text):
+        return True
+    return any(v in text or json.dumps(v, ensure_ascii=False)[1:-1] in text for v in values)
+
+
 def contains_secret(value: Any, values: list[str] | None = None) -> bool:
     """Whether ``redact`` would change anything in ``value``."""
     return bool(redact(value, values) != value)

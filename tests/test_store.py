@@ -22,7 +22,7 @@ from storehelp import is_pg, raw_con, raw_execute
 
 from promptrail import __version__, audit
 from promptrail.errors import OperationalError
-from promptrail.secrets import REDACTED, find, redact
+from promptrail.secrets import REDACTED, find, might_change, redact
 from promptrail.store import MIGRATIONS, TABLES, Store, mark_incomplete_runs, open_store
 from promptrail.store.base import SMALL_BATCH
 from promptrail.store.migrations import migrate
@@ -356,6 +356,28 @@ def test_redact_leaves_ordinary_text_and_walks_structures(monkeypatch: pytest.Mo
     assert redact(nested) == {"a": [REDACTED, {"b": [REDACTED]}], REDACTED: 1, "n": 3}
     monkeypatch.setenv("ACME_API_KEY", "plain-looking-value-42")
     assert redact("sent plain-looking-value-42 upstream") == f"sent {REDACTED} upstream"
+
+
+@pytest.mark.parametrize("kind", sorted(KEYS))
+def test_the_reports_prefilter_never_passes_what_redact_would_change(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reports skip the string-by-string walk when one scan of their JSON text finds nothing
+    (``might_change``): it must say "could change" whenever ``redact`` changes something,
+    wherever the secret sits (a value, a key, deep in a list, beside characters JSON escapes)."""
+    key = KEYS[kind]
+    for shaped in (
+        {"cases": [{"output": f'said "{key}"\n\tthen'}]},
+        {"cases": [{f"k\n{key}": 1}]},
+        [[[("x", f"\\{key}\\")]]],
+    ):
+        assert redact(shaped) != shaped
+        assert might_change(shaped)
+    monkeypatch.setenv("ACME_API_KEY", 'plain "quoted"\nvalue\\42')
+    known = {"a": ['before plain "quoted"\nvalue\\42 after']}
+    assert redact(known) != known and might_change(known)
+    clean = {"cases": [{"output": '{"ok": true}', "vars": {"ticket": "my site 3 is down"}}] * 3}
+    assert redact(clean) == clean and not might_change(clean)
 
 
 @pytest.mark.parametrize("padding", [0, SMALL_BATCH + 1], ids=["few-rows", "many-rows"])

@@ -44,10 +44,10 @@ def render_all(
     """Formats of a report, redacted of secrets: the data once before (so escaping cannot
     hide a secret from the redactor) and each rendered text after (so a template cannot add
     one)."""
-    from promptrail.secrets import redact, redact_text, secret_values
+    from promptrail.secrets import might_change, redact, redact_text, secret_values
 
     values = secret_values()
-    clean = redact(report, values)
+    clean = redact(report, values) if might_change(report, values) else report
     return {fmt: redact_text(_render(clean, fmt, ws_root), values) for fmt in formats}
 
 
