@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
@@ -57,12 +59,12 @@ def _load_suite(ws: Workspace, name: str) -> Suite | None:
     model, path, text = loaded.model, loaded.path, loaded.text
     from promptrail.assertions import parse_assertion
 
-    raw_cases: list[tuple[Case, str, int | None]] = [
+    raw_cases: Iterable[tuple[Case, str, int | None]] = [
         (c, path, line_of(text, ("cases", i))) for i, c in enumerate(model.cases)
     ]
-    if model.dataset:
+    if model.dataset:  # read row by row: a row's dict and model go before the next is read
         rel = ws.inside(str(PurePosixPath(path).parent / model.dataset), path)
-        raw_cases += _dataset(ws, rel)
+        raw_cases = itertools.chain(raw_cases, _dataset(ws, rel))
     # The defaults' checks are parsed once and shared by every case: a check holds only its
     # configuration, and a 100,000-row dataset should not hold 100,000 copies of them.
     defaults = []
@@ -127,37 +129,39 @@ def _spec_line(
     return line_of(text, loc) or case_line
 
 
-def _dataset(ws: Workspace, rel: str) -> list[tuple[Case, str, int]]:
+def _dataset(ws: Workspace, rel: str) -> Iterator[tuple[Case, str, int]]:
+    """The dataset's rows as cases, one at a time (a 100,000-row file is never held as
+    100,000 dicts and models at once: that peak was ten times the cases it made)."""
+    from pydantic import ValidationError
+
     if not ws.exists(rel):
         raise UsageError(f"dataset {rel!r} not found", file=rel)
-    text = ws.read(rel, ws.config.limits.dataset_bytes, "datasets (limits.dataset_bytes)")
-    rows: list[tuple[dict[str, Any], int]] = []
-    if rel.endswith(".jsonl"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"invalid JSON: {exc.msg}", file=rel, line=n) from None
-            if not isinstance(row, dict):
-                raise UsageError("each line must be a JSON object", file=rel, line=n)
-            rows.append((row, n))
-    elif rel.endswith(".csv"):
-        for n, row in enumerate(csv.DictReader(io.StringIO(text)), 2):
-            case_id = row.pop("id", None) or f"row-{n - 1}"
-            rows.append(({"id": case_id, "vars": row}, n))
-    else:
+    if not rel.endswith((".jsonl", ".csv")):
         raise UsageError("a dataset is .jsonl or .csv", file=rel)
-    out = []
-    for row, n in rows:
+    text = ws.read(rel, ws.config.limits.dataset_bytes, "datasets (limits.dataset_bytes)")
+    for row, n in _rows(text, rel):
         row.setdefault("id", f"row-{n}")
-        from pydantic import ValidationError
-
         try:
-            out.append((Case.model_validate(row), rel, n))
+            yield Case.model_validate(row), rel, n
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
             raise UsageError(f"{loc}: {err['msg']}", file=rel, line=n) from None
-    return out
+
+
+def _rows(text: str, rel: str) -> Iterator[tuple[dict[str, Any], int]]:
+    if rel.endswith(".csv"):
+        for n, row in enumerate(csv.DictReader(io.StringIO(text)), 2):
+            case_id = row.pop("id", None) or f"row-{n - 1}"
+            yield {"id": case_id, "vars": row}, n
+        return
+    for n, line in enumerate(io.StringIO(text), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"invalid JSON: {exc.msg}", file=rel, line=n) from None
+        if not isinstance(row, dict):
+            raise UsageError("each line must be a JSON object", file=rel, line=n)
+        yield row, n

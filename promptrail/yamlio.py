@@ -74,7 +74,11 @@ def read_bytes(
     )
     try:
         with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+            # sized by the file, not the limit (read(n) allocates n bytes up front: a 256 MB
+            # dataset limit was a 256 MB buffer); a file grown since stat() reads on
+            data = fh.read(min(limit, st.st_size) + 1)
+            if len(data) > st.st_size:
+                data += fh.read(limit + 1 - len(data))
     except OSError as exc:
         raise UsageError(f"cannot read: {exc.strerror}", file=shown) from None
     if len(data) > limit:
