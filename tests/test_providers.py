@@ -274,6 +274,25 @@ def test_cache_loads_ten_thousand_entries_fast(tmp_path: Path) -> None:
     assert len(cache) == 10_000 and cache.get(f"sha256:{9999:064x}") == response
 
 
+def test_cache_entries_come_back_as_recorded(tmp_path: Path) -> None:
+    """Entries are packed in memory (a tuple per response): whatever a line holds, with tool
+    calls, without optional fields, or with a field this version does not know, comes back."""
+    path = tmp_path / "cache.jsonl"
+    base = {"text": "hi", "input_tokens": 3, "output_tokens": 1, "cached_tokens": 0}
+    shapes = {
+        "plain": {**base, "latency_ms": 1.0, "model": "gpt-4o-mini"},
+        "tools": {**base, "model": "m", "tool_calls": [{"name": "f", "arguments": {"a": 1}}]},
+        "partial": {"text": None, "output_tokens": 0},
+        "newer": {**base, "reasoning_tokens": 7},
+    }
+    with path.open("w") as fh:
+        for key, response in shapes.items():
+            fh.write(json.dumps({"key": key, "response": response}) + "\n")
+    cache = ResponseCache(path)
+    assert {key: cache.get(key) for key in shapes} == shapes
+    assert cache.get("missing") is None
+
+
 def test_cache_appends_from_concurrent_processes(tmp_path: Path) -> None:
     path = tmp_path / "shared" / "cache.jsonl"
     code = f"""

@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import stat
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,10 +72,33 @@ def open_cache(ws: Any) -> Any:
     return LayeredCache(file, StoreCache(ws.store())) if cfg.store else file
 
 
-class _Recorded:
-    """A cache read once into memory (``_load``): key -> the recorded response fields."""
+_ABSENT = object()
+_FIELDS = frozenset(RESPONSE_FIELDS)
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+
+def pack(response: Any) -> Any:
+    """A recorded response as kept in memory: a tuple in ``RESPONSE_FIELDS`` order (about a
+    third of a dict's size; 50,000 recordings took 49 MB as dicts), the model name interned.
+    Anything else is kept as it is."""
+    if type(response) is not dict or not response.keys() <= _FIELDS:
+        return response
+    model = response.get("model")
+    if isinstance(model, str):
+        response = {**response, "model": sys.intern(model)}
+    return tuple(response.get(f, _ABSENT) for f in RESPONSE_FIELDS)
+
+
+def unpack(entry: Any) -> Any:
+    if type(entry) is not tuple:
+        return entry
+    return {f: v for f, v in zip(RESPONSE_FIELDS, entry, strict=True) if v is not _ABSENT}
+
+
+class _Recorded:
+    """A cache read once into memory (``_load``): key -> the recorded response fields,
+    packed (``pack``)."""
+
+    def _load(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def __len__(self) -> int:
@@ -85,7 +109,8 @@ class _Recorded:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The recorded response fields (see ``RESPONSE_FIELDS``), or None."""
-        return self._load().get(key)
+        found: dict[str, Any] | None = unpack(self._load().get(key))
+        return found
 
 
 class StoreCache(_Recorded):
@@ -93,21 +118,21 @@ class StoreCache(_Recorded):
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self._entries: dict[str, dict[str, Any]] | None = None
+        self._entries: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    def _load(self) -> dict[str, Any]:
         with self._lock:
             if self._entries is None:
                 rows = self.store.query("SELECT key, response FROM response_cache")[1]
                 self._entries = {
-                    k: json.loads(r) if isinstance(r, str) else r for k, r in rows if r
+                    k: pack(json.loads(r) if isinstance(r, str) else r) for k, r in rows if r
                 }
             return self._entries
 
     def put(self, key: str, request: Any, response: Any) -> None:
         record = record_of(response)
-        self._load()[key] = record
+        self._load()[key] = pack(record)
         self.store.write(
             {
                 "response_cache": [
@@ -146,10 +171,10 @@ class LayeredCache:
 class ResponseCache(_Recorded):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._entries: dict[str, dict[str, Any]] | None = None
+        self._entries: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    def _load(self) -> dict[str, Any]:
         entries = self._entries
         if entries is not None:
             return entries
@@ -158,8 +183,8 @@ class ResponseCache(_Recorded):
                 self._entries = self._read()
             return self._entries
 
-    def _read(self) -> dict[str, dict[str, Any]]:
-        entries: dict[str, dict[str, Any]] = {}
+    def _read(self) -> dict[str, Any]:
+        entries: dict[str, Any] = {}
         try:
             if not stat.S_ISREG(os.stat(self.path).st_mode):  # a FIFO or /dev/zero never ends
                 raise UsageError("the response cache is not a regular file", file=self.path)
@@ -171,7 +196,7 @@ class ResponseCache(_Recorded):
             for line in fh:
                 try:
                     row = loads(line)
-                    entries[row["key"]] = row["response"]
+                    entries[row["key"]] = pack(row["response"])
                 except (ValueError, KeyError, TypeError):
                     continue  # a torn line from a killed writer, or a blank one
         return entries
@@ -194,7 +219,7 @@ class ResponseCache(_Recorded):
         )
         entries = self._load()
         with self._lock:
-            entries[key] = record
+            entries[key] = pack(record)
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
