@@ -8,7 +8,9 @@
 2. --big cases through ``gate --cache replay`` from a cache written directly (the same lines a
    recording writes, keyed by the same request hashes; no calls, so it is quick on a shared
    machine): peak RSS of the whole command (target: under 300 MB at 50,000), wall and CPU.
-   ``--big-live`` records them through the fake server instead.
+   ``--big-live`` records them through the fake server instead. ``--stores`` says which
+   stores take the big run: the DuckDB file, PostgreSQL (a throwaway server from Debian's
+   package, as tests/pgserver.py starts it, or ``--url``), or both (the default).
 
 Datasets of this size are over the 1 MiB cap on YAML files; they load under their own cap
 (``limits.dataset_bytes``).
@@ -36,8 +38,9 @@ from eval_vs_promptfoo import (  # noqa: E402
 )
 
 
-def gate(root: Path, db: Path, mode: str, port: int | None) -> dict:
-    db.unlink(missing_ok=True)
+def gate(root: Path, db: Path | str, mode: str, port: int | None) -> dict:
+    if isinstance(db, Path):
+        db.unlink(missing_ok=True)
     env = {**os.environ, "PROMPTRAIL_DB": str(db), "OPENAI_API_KEY": KEY}
     if port is not None:
         env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
@@ -83,6 +86,12 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--big-live", action="store_true")
+    ap.add_argument(
+        "--stores",
+        default="duckdb,postgres",
+        help="the big suite against: duckdb (a file), postgres (a throwaway server, or --url)",
+    )
+    ap.add_argument("--url", default=None, help="an existing PostgreSQL database to use")
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()}")
     tmp = Path(tempfile.mkdtemp(prefix="pr-scale-"))
@@ -119,14 +128,28 @@ def main() -> None:
                     server.terminate()
             else:
                 fill_cache(root)
-            big = gate(root, tmp / "big.duckdb", "replay", None)
-            print(
-                f"{args.big} cases from the cache, whole command: exit {big['code']}, "
-                f"{big['wall']:.2f} s wall, {big['cpu']:.2f} CPU-s, "
-                f"peak RSS {big['rss_mb']:.0f} MB"
-            )
-            if big["code"] != 0:
-                print(big["stderr"][-1000:])
+            for store in args.stores.split(","):
+                pg = None
+                if store == "postgres" and args.url is None:
+                    sys.path.insert(0, str(BENCH.parent / "tests"))
+                    import pgserver
+
+                    pg = pgserver.start()
+                db: Path | str = tmp / "big.duckdb"
+                if store == "postgres":
+                    db = args.url or pg.create_database()  # type: ignore[union-attr]
+                try:
+                    big = gate(root, db, "replay", None)
+                finally:
+                    if pg is not None:
+                        pg.stop()
+                print(
+                    f"{args.big} cases from the cache, whole command, {store} store: exit "
+                    f"{big['code']}, {big['wall']:.2f} s wall, {big['cpu']:.2f} CPU-s, "
+                    f"peak RSS {big['rss_mb']:.0f} MB"
+                )
+                if big["code"] != 0:
+                    print(big["stderr"][-1000:])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"load average after: {os.getloadavg()}")
