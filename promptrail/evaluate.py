@@ -176,6 +176,7 @@ class Evaluator:
         self.processes = processes
         self._workers: Any = None  # promptrail.workers.Workers, when the run is split
         self._turn = 0  # the process that takes the next split suite's first chunk
+        self._checks: dict[tuple[Any, ...], dict[str, Any]] = {}  # see _shared
         self.judge = ProviderJudge(self.client, cfg.judge.provider, cfg.judge.name)
         self.progress = progress
         self._results: dict[tuple[str, str], SuiteRun] = {}
@@ -408,6 +409,22 @@ class Evaluator:
         await asyncio.gather(*(runner() for _ in range(runners)))
         return out
 
+    def _shared(self, result: Any, spec: Any) -> dict[str, Any]:
+        """One check's result as recorded, one dict shared by every case with the same
+        result of the same spec (most passing checks say the same thing: 50,000 cases held
+        100,000 equal dicts). Results are read, never changed, after this."""
+        entry = _assertion_dict(result)
+        key = (*entry.values(), id(spec))
+        try:
+            return self._checks[key]
+        except TypeError:  # a result field that cannot be a key
+            return {**entry, "spec": spec}
+        except KeyError:
+            entry["spec"] = spec
+            if len(self._checks) < SHARED_RESULTS:
+                self._checks[key] = entry  # the entry keeps its spec, so the id stays its own
+            return entry
+
     async def _case(self, resolved: ResolvedPrompt, case: Any, repeat: int) -> CaseRun:
         from promptrail.assertions import AssertionContext, run_assertions
         from promptrail.providers import ModelRequest
@@ -467,9 +484,7 @@ class Evaluator:
             return run
         # each result records the spec (from the suite) that produced it
         specs = list(getattr(case, "specs", None) or []) + [None] * len(results)
-        run.assertions = [
-            {**_assertion_dict(a), "spec": spec} for a, spec in zip(results, specs, strict=False)
-        ]
+        run.assertions = [self._shared(a, spec) for a, spec in zip(results, specs, strict=False)]
         statuses = {a.status for a in results}
         run.status = (
             "error" if "error" in statuses else ("failed" if "failed" in statuses else "passed")
@@ -477,6 +492,9 @@ class Evaluator:
         if run.status == "error":
             run.error = "; ".join(f"{a.type}: {a.reason}" for a in results if a.status == "error")
         return run
+
+
+SHARED_RESULTS = 10_000  # distinct check results kept for sharing, per run
 
 
 def _assertion_dict(a: Any) -> dict[str, Any]:
