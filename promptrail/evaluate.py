@@ -219,13 +219,14 @@ class Evaluator:
         """Before any call, do every one-off set-up (SDK imports, clients, the price table,
         deepeval's import) for these prompts and their suites (``load_suite``'s, parsed
         once per workspace): done later, it would run while calls are timed."""
+        if self.processes is None and self.client.part is None:
+            # first: worker processes start up (imports, clients) while this one does too
+            calls = sum(len(s.cases) * s.repeat for s in suites.values() if s is not None)
+            self._split_across(calls)
         for resolved in prompts:
             suite = suites.get(resolved.name)
             if suite is not None:
                 self._ready(resolved, suite)
-        if self.processes is None and self.client.part is None:
-            calls = sum(len(s.cases) * s.repeat for s in suites.values() if s is not None)
-            self._split_across(calls)
 
     def _split_across(self, calls: int) -> None:
         """Start worker processes when the run is big enough to keep more than one core
