@@ -1,0 +1,5 @@
+"""``python -m promptrail.cli``: the ``promptrail`` command."""
+
+from promptrail.cli import run
+
+run()
