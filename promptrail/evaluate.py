@@ -415,7 +415,8 @@ class Evaluator:
         result of the same spec (most passing checks say the same thing: 50,000 cases held
         100,000 equal dicts). Results are read, never changed, after this."""
         entry = _assertion_dict(result)
-        key = (*entry.values(), id(spec))
+        # types too: a score of True, 1 and 1.0 are equal keys but not the same record
+        key = (*entry.values(), *map(type, entry.values()), id(spec))
         try:
             return self._checks[key]
         except TypeError:  # a result field that cannot be a key

@@ -228,3 +228,32 @@ def test_a_judge_that_cannot_be_parsed_is_an_error(
     assert code == 3 and result["status"] == "error", regression
     assert regression["status"] == "error" and "polite" in regression["summary"]
     assert "not JSON" in regression["summary"], regression
+
+
+def test_equal_check_results_share_one_record_and_only_equal_ones() -> None:
+    """A run keeps one dict per distinct check result of a spec (memory at 50,000 cases):
+    equal results share it; a different reason, spec, or a score of another type does not."""
+    from types import SimpleNamespace
+
+    from promptrail.evaluate import Evaluator
+
+    ev = Evaluator.__new__(Evaluator)  # only the sharing table is used here
+    ev._checks = {}
+    spec, other_spec = {"type": "contains"}, {"type": "contains"}
+
+    def result(score: Any, reason: str = "found") -> Any:
+        return SimpleNamespace(
+            type="contains", status="passed", score=score, threshold=None, reason=reason
+        )
+
+    first = ev._shared(result(1.0), spec)
+    assert ev._shared(result(1.0), spec) is first
+    assert first == {**vars(result(1.0)), "spec": spec}
+    for different in (
+        ev._shared(result(1.0, "found it"), spec),
+        ev._shared(result(1.0), other_spec),
+        ev._shared(result(True), spec),
+    ):
+        assert different is not first
+    assert ev._shared(result(True), spec)["score"] is True
+    assert ev._shared(result([1]), spec) == {**vars(result([1])), "spec": spec}  # unhashable
