@@ -49,10 +49,11 @@ def workspace(root: Path, cases: int, concurrency: int, prompts: int = 1) -> Pat
     )
     rows = "".join(f"  - {{id: c{i:03d}, vars: {{n: '{i}'}}}}\n" for i in range(cases))
     for name in ["echo"] + [f"echo{k}" for k in range(1, prompts)]:
+        suffix = "" if name == "echo" else f" for {name}"  # no two prompts send one request
         (root / f"prompts/{name}.yaml").write_text(
             f"name: {name}\nversion: 1.0.0\nmodel: {{provider: openai, name: gpt-4o-mini}}\n"
             "input_schema: {type: object, required: [n], properties: {n: {type: string}}}\n"
-            f"messages:\n  - {{role: user, content: 'Ticket {{{{ n }}}}{name[4:]}'}}\n"
+            f"messages:\n  - {{role: user, content: 'Ticket {{{{ n }}}}{suffix}'}}\n"
         )
         (root / f"suites/{name}.yaml").write_text(
             f"prompt: {name}\ndefaults:\n  assert: [{{type: which-process}}, "
