@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -172,13 +173,34 @@ def might_change(value: Any, values: list[str] | None = None) -> bool:
     import json
 
     values = secret_values() if values is None else values
+    needles = [n for v in values for n in (v, json.dumps(v, ensure_ascii=False)[1:-1])]
     try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
+        for text in _json_pieces(value):
+            if _HINT.search(text) or any(n in text for n in needles):
+                return True
     except (TypeError, ValueError):  # keys JSON cannot take, a cycle: walk it
         return True
-    if _HINT.search(text):
-        return True
-    return any(v in text or json.dumps(v, ensure_ascii=False)[1:-1] in text for v in values)
+    return False
+
+
+def _json_pieces(value: Any, depth: int = 0) -> Iterator[str]:
+    """``value``'s JSON text in pieces (every key and string whole in one of them), so a
+    100,000-case report is never one 30 MB string: the top levels are taken apart and long
+    lists dumped a thousand items at a time."""
+    import json
+
+    if depth < 4 and isinstance(value, dict):
+        yield json.dumps(list(value), ensure_ascii=False, default=str)  # the keys
+        for v in value.values():
+            yield from _json_pieces(v, depth + 1)
+    elif depth < 4 and isinstance(value, (list, tuple)) and len(value) > 1000:
+        for i in range(0, len(value), 1000):
+            yield json.dumps(value[i : i + 1000], ensure_ascii=False, default=str)
+    elif depth < 4 and isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _json_pieces(v, depth + 1)
+    else:
+        yield json.dumps(value, ensure_ascii=False, default=str)
 
 
 def contains_secret(value: Any, values: list[str] | None = None) -> bool:
