@@ -43,10 +43,14 @@ def build(
     gate_rows = store.query_dicts(
         "SELECT * FROM gate_results WHERE run_id = ? ORDER BY prompt, started_at", [run_id]
     )
-    # Every case, small (what JUnit lists and the counts need), with the cases that did not
-    # pass in full (their reasons): a 100,000-case run stays a few MB here.
-    short = "prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd"
-    full = f"{short}, vars, output, assertions, tool_calls"
+    # Every case, small (what JUnit lists and the counts need: five keys, the prompt being
+    # the list a case is in), with the cases that did not pass in full (their reasons): a
+    # 100,000-case run stays a few MB here.
+    short = "prompt, case_id, repeat, passed, error, latency_ms"
+    full = (
+        "prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd, "
+        "vars, output, assertions, tool_calls"
+    )
     where = "FROM case_results WHERE run_id = ? AND role = 'candidate'"
     cases = store.query_dicts(f"SELECT {short} {where} ORDER BY prompt, case_id, repeat", [run_id])
     failing = store.query_dicts(
@@ -67,7 +71,11 @@ def build(
             for t in c["tool_calls"]
         )
     in_full = {(c["prompt"], c["case_id"], c["repeat"]): c for c in failing}
-    cases = [in_full.get((c["prompt"], c["case_id"], c["repeat"]), c) for c in cases]
+    all_cases: dict[str, list[dict[str, Any]]] = {}
+    for c in cases:
+        name = c.pop("prompt")
+        all_cases.setdefault(name, []).append(in_full.get((name, c["case_id"], c["repeat"]), c))
+    del cases
     by_prompt: dict[str, dict[str, Any]] = {}
     for g in gate_rows:
         p = by_prompt.setdefault(
@@ -112,7 +120,7 @@ def build(
         p["status"] = (
             "error" if "error" in statuses else ("failed" if "failed" in statuses else "passed")
         )
-        p["all_cases"] = [c for c in cases if c["prompt"] == name]
+        p["all_cases"] = all_cases.get(name, [])
         p["failing"] = [c for c in p["all_cases"] if not c["passed"]]
         p["cases"] = [c for c in shown if c["prompt"] == name]  # at most SHOWN_CASES
         p.update(_change(store, name, p))
