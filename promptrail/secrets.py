@@ -68,6 +68,8 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # the password of a URL is replaced, the scheme, user and host stay readable
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s/?#@:\"'<>]*:)[^@]+@")
 _ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in PATTERNS))
+# Literals every match of a pattern holds: a string without one is not looked at further.
+# Precise ones ("ghp_", not "gh"), or English text ("though", "single") would always match.
 _HINTS = (
     "sk-",
     "k_live_",
@@ -76,11 +78,17 @@ _HINTS = (
     "ASIA",
     "ABIA",
     "ACCA",
-    "ecret",
+    "ecret",  # the AWS secret key's name: "secret", "Secret", "SECRET"
     "ECRET",
-    "gh",
+    *(f"gh{c}_" for c in "pousr"),
     "github_pat_",
-    "gl",
+    *(
+        f"{p}-"
+        for p in (
+            "glpat", "gldt", "glrt", "glptt", "glcbt", "glimt", "glft", "glsoat", "gloas",
+            "glagent",
+        )
+    ),
     "xox",
     "hooks.slack.com",
     "AIza",
@@ -88,7 +96,7 @@ _HINTS = (
     "eyJ",
     "PRIVATE KEY",
     "://",
-)
+)  # fmt: skip
 _HINT = re.compile("|".join(map(re.escape, _HINTS)))  # one C-level scan, not one per hint
 REDACTED = "[REDACTED]"
 # environment variables whose values are secrets: the name ends with one of these...

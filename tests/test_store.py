@@ -358,6 +358,55 @@ def test_redact_leaves_ordinary_text_and_walks_structures(monkeypatch: pytest.Mo
     assert redact("sent plain-looking-value-42 upstream") == f"sent {REDACTED} upstream"
 
 
+# one or more strings every pattern of promptrail.secrets matches, each variant of its prefix
+SHAPES = {
+    "Anthropic API key": ["sk-ant-api03-" + "a" * 24],
+    "OpenAI API key": ["sk-" + "a" * 24, "sk-proj-" + "a" * 24, "sk-svcacct-" + "b" * 24],
+    "Stripe secret key": [f"{r}k_{m}_" + "a" * 24 for r in "rs" for m in ("live", "test")],
+    "AWS access key": [p + "A" * 16 for p in ("AKIA", "ASIA", "ABIA", "ACCA")],
+    "AWS secret access key": [
+        f"{k} = " + "a" * 40
+        for k in ("aws_secret_access_key", "AWS_SECRET_KEY", "Aws_Secret_Key", "awssecretkey")
+    ],
+    "GitHub token": [f"gh{c}_" + "a" * 36 for c in "pousr"] + ["github_pat_" + "a" * 40],
+    "GitLab token": [
+        f"{p}-" + "a" * 20
+        for p in (
+            "glpat", "gldt", "glrt", "glptt", "glcbt", "glimt", "glft", "glsoat", "gloas",
+            "glagent",
+        )
+    ],
+    "Slack token": [f"xox{c}-" + "1" * 12 for c in "abeoprs"],
+    "Slack webhook": ["hooks.slack.com/services/" + "T" * 24],
+    "Google API key": ["AIza" + "a" * 35],
+    "Hugging Face token": ["hf_" + "a" * 34],
+    "JSON Web Token": ["eyJ" + "a" * 10 + ".eyJ" + "b" * 10 + ".c"],
+    "private key": ["-----BEGIN PRIVATE KEY-----", "-----BEGIN EC PRIVATE KEY-----"],
+    "password in a URL": ["postgresql://user:pw@host/db", "https://a:b@example.com"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("label", sorted(SHAPES))
+def test_every_secret_shape_passes_the_hint_gate(label: str) -> None:
+    """The redactor looks at a string only when it holds one of its literal hints (one fast
+    scan); a pattern match without one would never be redacted. Each shape is matched by its
+    pattern, holds a hint, and is redacted."""
+    from promptrail.secrets import _HINT, PATTERNS
+
+    pattern = dict(PATTERNS)[label]
+    for shape in SHAPES[label]:
+        text = f"before {shape} after"
+        assert pattern.search(text), shape
+        assert _HINT.search(text), shape
+        assert redact(text) != text, shape
+
+
+def test_every_pattern_has_shapes() -> None:
+    from promptrail.secrets import PATTERNS
+
+    assert sorted(label for label, _ in PATTERNS) == sorted(SHAPES)
+
+
 @pytest.mark.parametrize("kind", sorted(KEYS))
 def test_the_reports_prefilter_never_passes_what_redact_would_change(
     kind: str, monkeypatch: pytest.MonkeyPatch
@@ -378,6 +427,9 @@ def test_the_reports_prefilter_never_passes_what_redact_would_change(
     assert redact(known) != known and might_change(known)
     clean = {"cases": [{"output": '{"ok": true}', "vars": {"ticket": "my site 3 is down"}}] * 3}
     assert redact(clean) == clean and not might_change(clean)
+    # English is full of "gh" and "gl" (though, single): the hints are the tokens' own prefixes
+    prose = {"cases": [{"output": "I thought the single sign-on glitch was right, though."}]}
+    assert redact(prose) == prose and not might_change(prose)
 
 
 @pytest.mark.parametrize("padding", [0, SMALL_BATCH + 1], ids=["few-rows", "many-rows"])
