@@ -401,6 +401,28 @@ def test_every_secret_shape_passes_the_hint_gate(label: str) -> None:
         assert redact(text) != text, shape
 
 
+def test_the_grouped_hint_scan_finds_what_a_plain_one_would() -> None:
+    """``_HINT`` groups its literals by first character for speed; it must find a hint in
+    exactly the strings a flat alternation of them would."""
+    import random
+    import re
+    import string
+
+    from promptrail.secrets import _HINT, _HINTS
+
+    flat = re.compile("|".join(map(re.escape, _HINTS)))
+    rng = random.Random(7)
+    noise = string.ascii_letters + string.digits + "_-:/. "
+
+    def text(n: int) -> str:
+        return "".join(rng.choice(noise) for _ in range(n))
+
+    samples = [text(rng.randint(0, 30)) + h[:cut] + text(3) for h in _HINTS for cut in (-1, None)]
+    samples += [text(80) for _ in range(3000)]
+    assert [bool(_HINT.search(t)) for t in samples] == [bool(flat.search(t)) for t in samples]
+    assert all(_HINT.search(f"x{h}y") for h in _HINTS)
+
+
 def test_every_pattern_has_shapes() -> None:
     from promptrail.secrets import PATTERNS
 
