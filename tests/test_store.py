@@ -391,7 +391,8 @@ def test_every_secret_shape_passes_the_hint_gate(label: str) -> None:
     """The redactor looks at a string only when it holds one of its literal hints (one fast
     scan); a pattern match without one would never be redacted. Each shape is matched by its
     pattern, holds a hint, and is redacted."""
-    from promptrail.secrets import _HINT, PATTERNS
+    from promptrail.secrets import _HINT, PATTERNS, candidate_pattern
+    from promptrail.store.base import _found
 
     pattern = dict(PATTERNS)[label]
     for shape in SHAPES[label]:
@@ -399,6 +400,7 @@ def test_every_secret_shape_passes_the_hint_gate(label: str) -> None:
         assert pattern.search(text), shape
         assert _HINT.search(text), shape
         assert redact(text) != text, shape
+        assert _found(["plain", text], candidate_pattern([]), []) == [1], shape  # the store
 
 
 def test_the_grouped_hint_scan_finds_what_a_plain_one_would() -> None:

@@ -380,7 +380,8 @@ def prepare(
         elif kind == "TIMESTAMPTZ":
             values = [_timestamp(v) for v in values]
         if kind in ("VARCHAR", "JSON"):
-            for i in (_suspects if vectorised else _found)(values, pattern):
+            found = _suspects(values, pattern) if vectorised else _found(values, pattern, secrets)
+            for i in found:
                 text = str(values[i])  # a match: never None
                 values[i] = (
                     _json(redact(json.loads(text), secrets))
@@ -416,10 +417,18 @@ def _suspects(values: list[Any], pattern: str) -> list[int]:
     return pc.indices_nonzero(hits).to_pylist() if pc.any(hits).as_py() else []
 
 
-def _found(values: list[Any], pattern: str) -> list[int]:
-    """The same indexes, found with Python's ``re`` (for a few rows)."""
-    search = re.compile(pattern).search
-    return [i for i, v in enumerate(values) if v is not None and search(v)]
+def _found(values: list[Any], pattern: str, known: list[str] | None = None) -> list[int]:
+    """The same indexes, found with Python's ``re`` (for a few rows). A string is searched
+    only when it holds a hint or a known value (``pattern`` matches nothing else; the hint
+    scan is ~5x cheaper than the thirteen patterns, and this runs on every gate's rows)."""
+    from promptrail.secrets import _HINT
+
+    search, hint, known = re.compile(pattern).search, _HINT.search, known or []
+    return [
+        i
+        for i, v in enumerate(values)
+        if v is not None and (hint(v) or any(k in v for k in known)) and search(v)
+    ]
 
 
 ARROW_TYPES = {
