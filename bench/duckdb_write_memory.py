@@ -13,7 +13,8 @@ fresh process on a fresh file:
 - ``chunks``: a transaction per ``WRITE_CHUNK`` rows, with DuckDB's ``memory_limit`` at
   64 MB and a 4 MB checkpoint threshold, so committed rows could leave memory.
 
-Each line: the process's RSS after imports and the rows' generation, after the write, and its
+Each line: the process's RSS after imports (pyarrow's too, which the first write would import),
+after the write, and its
 peak during the write (MB), with DuckDB's own account (``duckdb_memory()``) after the write.
 """
 
@@ -27,21 +28,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-CHILD = r"""
-import json, sys, threading, time
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from eval_vs_promptfoo import SAMPLER  # noqa: E402
+
+CHILD = (
+    SAMPLER
+    + r"""
+import json, sys
 from datetime import datetime, UTC
 from itertools import islice
-
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) // 1024
-
-peak = [0]
-def sample():
-    while True:
-        peak[0] = max(peak[0], rss())
-        time.sleep(0.005)
 
 from promptrail.store import Store
 from promptrail.store.base import WRITE_CHUNK
@@ -49,6 +46,8 @@ from promptrail.store.base import WRITE_CHUNK
 mode, path, cases, checks = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 store = Store(path)
 store.query("SELECT 1")  # open and migrate before measuring
+from promptrail.store.base import arrow
+arrow()  # and import pyarrow (42 MB), which the first write would: it is not the rows' cost
 base = {"run_id": "gate-20260101T000000-000000", "prompt": "p000", "version": "1.0.0",
         "content_hash": "sha256:" + "a" * 64, "role": "candidate"}
 checks_done = [{"type": "is-json", "status": "passed", "score": 1.0, "threshold": None,
@@ -71,7 +70,7 @@ def score_rows():
                    "passed": True, "threshold": None, "reason": a["reason"], "error": None}
 
 before = rss()
-threading.Thread(target=sample, daemon=True).start()
+threading.Thread(target=sample, args=(0.005,), daemon=True).start()
 if mode != "one":
     with store.connection() as con:
         con.execute("SET memory_limit = '64MB'")
@@ -88,6 +87,7 @@ with store.connection() as con:
     own = con.execute("SELECT sum(memory_usage_bytes) // 1000000 FROM duckdb_memory()").fetchone()[0]
 print(json.dumps({"before": before, "after": after, "peak": max(peak[0], after), "duckdb": own}))
 """
+)
 
 
 def main() -> None:

@@ -49,6 +49,21 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 KEY = "sk-bench-0000000000"
+# for a child process's code (``python -c``): its RSS now and its peak, sampled in a thread
+SAMPLER = r"""
+import threading, time
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) // 1024
+
+peak = [0]
+def sample(every):
+    while True:
+        peak[0] = max(peak[0], rss())
+        time.sleep(every)
+"""
 
 CONFIG = """environments: [{name: dev}, {name: staging, gates: [lint, schema, regression, cost]}]
 cache: {path: cache.jsonl}

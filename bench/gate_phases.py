@@ -24,24 +24,14 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from eval_vs_promptfoo import KEY, start_server, write_workspace  # noqa: E402
+from eval_vs_promptfoo import KEY, SAMPLER, start_server, write_workspace  # noqa: E402
 
-CHILD = r"""
-import sys, threading, time
+CHILD = (
+    SAMPLER
+    + r"""
+import sys
 T0 = time.time()
-
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) // 1024
-
-peak = [0]
-def sample():
-    while True:
-        peak[0] = max(peak[0], rss())
-        time.sleep(0.02)
-
-threading.Thread(target=sample, daemon=True).start()
+threading.Thread(target=sample, args=(0.02,), daemon=True).start()
 marks = []
 def mark(what):
     marks.append((time.time() - T0, time.process_time(), rss(), max(peak[0], rss()), what))
@@ -96,6 +86,7 @@ print("|---|---|---|---|---|")
 for wall, cpu, now, top, what in sorted(rest):
     print(f"| {wall:.2f} | {cpu:.2f} | {now} | {top} | {what} |")
 """
+)
 
 
 def main() -> None:

@@ -200,12 +200,15 @@ def might_change(value: Any, values: list[str] | None = None) -> bool:
     values = secret_values() if values is None else values
     needles = [n for v in values for n in (v, json.dumps(v, ensure_ascii=False)[1:-1])]
     try:
-        for text in _json_pieces(value):
-            if _HINT.search(text) or any(n in text for n in needles):
-                return True
+        return any(suspect(text, needles) for text in _json_pieces(value))
     except (TypeError, ValueError):  # keys JSON cannot take, a cycle: walk it
         return True
-    return False
+
+
+def suspect(text: str, values: list[str]) -> bool:
+    """Whether ``redact`` could change ``text`` at all: it holds one of the secret shapes'
+    hints or one of the known ``values`` (one cheap scan; the patterns only run after it)."""
+    return _HINT.search(text) is not None or any(v in text for v in values)
 
 
 def _json_pieces(value: Any, depth: int = 0) -> Iterator[str]:

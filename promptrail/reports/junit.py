@@ -41,19 +41,19 @@ def junit(report: dict[str, Any]) -> str:
     stamp = _timestamp(row.get("started_at"))
     host = row.get("host") or socket.gethostname() or "localhost"
     totals = {"tests": 0, "failed": 0, "error": 0, "skipped": 0}
-    for p in report["prompts"]:
-        counts = _counts(p)
+    counts = [_counts(p) for p in report["prompts"]]
+    for p, c in zip(report["prompts"], counts, strict=True):
         totals["tests"] += len(p["gates"]) + len(p["all_cases"])
         for k in ("failed", "error", "skipped"):
-            totals[k] += counts[k]
+            totals[k] += c[k]
     out = io.StringIO()
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(
         f'<testsuites name="promptrail {escape(report["run"]["run_id"])}" '
         f'tests="{totals["tests"]}" failures="{totals["failed"]}" errors="{totals["error"]}">\n'
     )
-    for p in report["prompts"]:
-        _suite(out, p, stamp, host)
+    for p, c in zip(report["prompts"], counts, strict=True):
+        _suite(out, p, c, stamp, host)
     out.write("</testsuites>\n")
     return out.getvalue()
 
@@ -70,9 +70,10 @@ def _counts(p: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-def _suite(out: io.StringIO, p: dict[str, Any], stamp: str, host: Any) -> None:
+def _suite(
+    out: io.StringIO, p: dict[str, Any], counts: dict[str, int], stamp: str, host: Any
+) -> None:
     rows = p["all_cases"]
-    counts = _counts(p)
     tests = len(p["gates"]) + len(rows)
     secs = sum((c["latency_ms"] or 0) for c in rows) / 1000
     out.write(

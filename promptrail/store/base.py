@@ -421,14 +421,10 @@ def _found(values: list[Any], pattern: str, known: list[str] | None = None) -> l
     """The same indexes, found with Python's ``re`` (for a few rows). A string is searched
     only when it holds a hint or a known value (``pattern`` matches nothing else; the hint
     scan is ~5x cheaper than the thirteen patterns, and this runs on every gate's rows)."""
-    from promptrail.secrets import _HINT
+    from promptrail.secrets import suspect
 
-    search, hint, known = re.compile(pattern).search, _HINT.search, known or []
-    return [
-        i
-        for i, v in enumerate(values)
-        if v is not None and (hint(v) or any(k in v for k in known)) and search(v)
-    ]
+    search, known = re.compile(pattern).search, known or []
+    return [i for i, v in enumerate(values) if v is not None and suspect(v, known) and search(v)]
 
 
 ARROW_TYPES = {
