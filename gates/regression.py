@@ -37,20 +37,24 @@ class RegressionGate(Gate):
             problems.append(
                 f"pass rate {cand.pass_rate:.1%} is under the suite threshold {cand.threshold:.0%}"
             )
-        must = sorted({c.case_id for c in cand.cases if c.must_pass and c.status == "failed"})
-        if must:
-            problems.append(f"must_pass cases failed: {', '.join(must)}")
-        details["failing_cases"] = [
-            {
-                "case": c.case_id,
-                "repeat": c.repeat,
-                "output": c.output,
-                "error": c.error,
-                "failed": [a for a in c.assertions if a["status"] != "passed"],
-            }
-            for c in cand.cases
-            if not c.passed
-        ][:50]
+        must_fail: set[str] = set()
+        failing: list[dict[str, Any]] = []  # the first 50
+        for c in cand.cases:  # one pass: a big suite's cases are read back from disk
+            if c.status == "failed" and c.must_pass:
+                must_fail.add(c.case_id)
+            if c.status != "passed" and len(failing) < 50:
+                failing.append(
+                    {
+                        "case": c.case_id,
+                        "repeat": c.repeat,
+                        "output": c.output,
+                        "error": c.error,
+                        "failed": [a for a in c.assertions if a["status"] != "passed"],
+                    }
+                )
+        if must_fail:
+            problems.append(f"must_pass cases failed: {', '.join(sorted(must_fail))}")
+        details["failing_cases"] = failing
 
         base = ctx.baseline_eval()
         if base is None:
@@ -81,8 +85,7 @@ class RegressionGate(Gate):
             if result.not_significant:
                 details["not_significant"] = True
                 note += " (the fall is within noise: not significant)"
-        passed = sum(c.passed for c in cand.cases)
-        judged = cand.total - len(cand.errors)
+        passed, judged = cand.passed, cand.total - len(cand.errors)
         summary = f"{passed}/{judged} cases passed; {note}"
         if cand.errors:
             summary += f"; {len(cand.errors)} errored (tolerated: max_errors {cand.max_errors})"

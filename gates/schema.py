@@ -32,64 +32,47 @@ class SchemaGate(Gate):
         from promptrail.regex import BadPattern, schema_validator
 
         threshold = float(ctx.settings.get("threshold", 1.0))
-        failures: list[dict[str, Any]] = []
-        calls = [
-            (case, call) for case in run.cases for call in (getattr(case, "tool_calls", None) or [])
-        ]
-        call_failures = 0
-        for case, call in calls:
-            problem = _call_problem(call, tools, Draft202012Validator)
-            if problem:
-                call_failures += 1
-                failures.append({"case": case.case_id, "repeat": case.repeat, "message": problem})
-        outputs = [
-            c
-            for c in run.cases
-            if c.output is not None
-            and schema is not None
-            and not (getattr(c, "tool_calls", None) and not c.output)
-        ]
+        failures: list[dict[str, Any]] = []  # the first SHOWN of each kind, tool calls first
         try:  # patterns on RE2: linear time
             validator = schema_validator(schema) if schema is not None else None
         except BadPattern as exc:
             raise UsageError(f"output_schema: {exc}", file=ctx.resolved.path) from None
-        for case in outputs:
-            try:
-                data, _ = parse_json_output(case.output)
-            except json.JSONDecodeError as exc:
-                failures.append(
-                    {
-                        "case": case.case_id,
-                        "repeat": case.repeat,
-                        "message": f"not JSON: {exc.msg} at line {exc.lineno}",
-                    }
-                )
+        # two passes over the cases, none held: a big suite's are read back from disk
+        calls = call_failures = 0
+        for case in run.cases:
+            for call in getattr(case, "tool_calls", None) or []:
+                calls += 1
+                problem = _call_problem(call, tools, Draft202012Validator)
+                if problem:
+                    call_failures += 1
+                    if call_failures <= SHOWN:
+                        failures.append(_failure(case, problem))
+        outputs = output_failures = 0
+        for case in run.cases:
+            if (
+                case.output is None
+                or validator is None
+                or (getattr(case, "tool_calls", None) and not case.output)
+            ):
                 continue
-            assert validator is not None
-            errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
-            if errors:
-                err = errors[0]
-                path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
-                failures.append(
-                    {
-                        "case": case.case_id,
-                        "repeat": case.repeat,
-                        "message": f"{path}: {err.message}",
-                    }
-                )
-        checked = len(outputs) + len(calls)
+            outputs += 1
+            problem = _output_problem(case.output, validator)
+            if problem:
+                output_failures += 1
+                if output_failures <= SHOWN:
+                    failures.append(_failure(case, problem))
+        checked = outputs + calls
         if not checked:
             return GateResult(
                 self.name, "failed", 0.0, threshold, "no outputs to check (every case errored)"
             )
-        rate = 1 - len(failures) / checked
+        rate = 1 - (output_failures + call_failures) / checked
         status = "passed" if rate >= threshold else "failed"
-        output_failures = len(failures) - call_failures
         parts = []
         if schema is not None:
-            parts.append(f"{len(outputs) - output_failures}/{len(outputs)} outputs conform")
+            parts.append(f"{outputs - output_failures}/{outputs} outputs conform")
         if calls or schema is None:
-            parts.append(f"{len(calls) - call_failures}/{len(calls)} tool calls' arguments conform")
+            parts.append(f"{calls - call_failures}/{calls} tool calls' arguments conform")
         summary = f"{', '.join(parts)} ({rate:.0%}, threshold {threshold:.0%})"
         if failures:
             summary += f"; first: {failures[0]['case']}: {failures[0]['message']}"
@@ -99,8 +82,34 @@ class SchemaGate(Gate):
             rate,
             threshold,
             summary,
-            {"failures": failures, "outputs": len(outputs), "tool_calls": len(calls)},
+            {
+                "failures": failures,
+                "outputs": outputs,
+                "tool_calls": calls,
+                "failed_outputs": output_failures,
+                "failed_tool_calls": call_failures,
+            },
         )
+
+
+SHOWN = 100  # failures of each kind kept in the gate's details; all are counted
+
+
+def _failure(case: Any, message: str) -> dict[str, Any]:
+    return {"case": case.case_id, "repeat": case.repeat, "message": message}
+
+
+def _output_problem(output: str, validator: Any) -> str | None:
+    try:
+        data, _ = parse_json_output(output)
+    except json.JSONDecodeError as exc:
+        return f"not JSON: {exc.msg} at line {exc.lineno}"
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    err = errors[0]
+    path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
+    return f"{path}: {err.message}"
 
 
 def _call_problem(call: dict[str, Any], tools: dict[str, Any], validator_cls: Any) -> str | None:

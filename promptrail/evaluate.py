@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from promptrail.errors import OperationalError, UsageError
@@ -53,15 +54,36 @@ class CaseRun:
         return self.status == "passed"
 
 
+_FIELDS = tuple(f.name for f in fields(CaseRun))  # CaseRun's arguments, in order
+
+
+def case_log() -> Any:
+    """A list for a suite run's cases that spills to disk when the suite is big
+    (``promptrail.spill``): reading it back gives equal ``CaseRun`` objects."""
+    from operator import attrgetter
+
+    from promptrail.spill import SpillList
+
+    return SpillList(attrgetter(*_FIELDS), _rebuild)
+
+
+def _rebuild(values: tuple[Any, ...]) -> CaseRun:
+    return CaseRun(*values)
+
+
 @dataclass
 class SuiteRun:
+    """A suite's results for one content and role. ``cases`` is a sequence in job order
+    (case, then repeat): a list-like ``SpillList`` that keeps a big suite's results on disk,
+    read back as they are iterated. What is said of them all is counted in one pass."""
+
     prompt: str
     version: str
     content_hash: str
     role: str  # candidate | baseline
     threshold: float
     repeat: int
-    cases: list[CaseRun]
+    cases: Sequence[CaseRun]
     seconds: float = 0.0
     max_errors: int = 0  # the suite's tolerance for errored cases (default none)
 
@@ -69,26 +91,46 @@ class SuiteRun:
     def total(self) -> int:
         return len(self.cases)
 
+    @cached_property
+    def _tally(self) -> tuple[int, int, list[CaseRun], bool]:
+        """(passed, judged, errored cases, every output live), in one pass over the cases."""
+        passed = judged = 0
+        errors: list[CaseRun] = []
+        live = True
+        for c in self.cases:
+            if c.status == "error":
+                errors.append(c)
+            else:
+                judged += 1
+                passed += c.status == "passed"
+            if c.cached and c.output is not None:
+                live = False
+        return passed, judged, errors, live
+
+    @property
+    def passed(self) -> int:
+        return self._tally[0]
+
     @property
     def pass_rate(self) -> float:
         """Passed over judged cases: an errored case is neither a pass nor a failure."""
-        judged = [c for c in self.cases if c.status != "error"]
-        return sum(c.passed for c in judged) / len(judged) if judged else 0.0
+        passed, judged = self._tally[:2]
+        return passed / judged if judged else 0.0
 
     @property
     def operational_errors(self) -> list[CaseRun]:
-        return [c for c in self.cases if c.operational]
+        return [c for c in self._tally[2] if c.operational]
 
     @property
     def errors(self) -> list[CaseRun]:
         """Cases that could not be judged: an assertion raised, the judge's answer did not
         parse, the provider's usage was impossible, the provider failed."""
-        return [c for c in self.cases if c.status == "error"]
+        return self._tally[2]
 
     @property
     def live(self) -> bool:
         """Every output came from a live model call in this run (none from the cache)."""
-        return all(not c.cached for c in self.cases if c.output is not None)
+        return self._tally[3]
 
 
 class ProviderJudge:
@@ -307,7 +349,7 @@ class Evaluator:
 
     async def _run(self, resolved: ResolvedPrompt, role: str, suite: Any) -> SuiteRun:
         started = time.perf_counter()
-        jobs = [(i, r) for i in range(len(suite.cases)) for r in range(suite.repeat)]
+        jobs = range(len(suite.cases) * suite.repeat)  # job k: case k // repeat, repeat k % repeat
         done = 0
         label = f"{resolved.name}@{resolved.version}" + (
             "" if role == "candidate" else f" ({role})"
@@ -319,11 +361,12 @@ class Evaluator:
             if self.progress is not None:
                 self.progress(label, done, len(jobs))
 
+        cases = case_log()
         workers = self._workers
         if workers is None or suite is not self.suite(resolved.name):  # workers load that one
-            cases = await self.run_jobs(resolved, suite, jobs, tick)
+            await self.run_jobs(resolved, suite, jobs, tick, cases)
         else:
-            cases = await self._run_split(workers, resolved, role, suite, jobs, tick)
+            await self._run_split(workers, resolved, role, suite, jobs, tick, cases)
         return SuiteRun(
             resolved.name,
             resolved.version,
@@ -342,12 +385,14 @@ class Evaluator:
         resolved: ResolvedPrompt,
         role: str,
         suite: Any,
-        jobs: list[tuple[int, int]],
+        jobs: range,
         tick: Callable[[], None],
-    ) -> list[CaseRun]:
+        out: Any,
+    ) -> None:
         """The jobs in chunks that this process and each worker process pull as they free
         up (two chunks in hand each, so no slot idles between chunks): a worker still
-        starting up simply takes fewer. Results come back in job order.
+        starting up simply takes fewer. Results are appended to ``out`` in job order, as
+        soon as every chunk before theirs is back.
 
         A small suite (a team's forty prompts of forty cases each) is cut into one chunk per
         process at most, and its first chunk goes to the next process in turn: each process
@@ -359,15 +404,20 @@ class Evaluator:
         size = max(8, 4 * self.client.concurrency(resolved.provider))
         size = max(8, min(size, -(-len(jobs) // processes)))
         chunks = deque(enumerate(jobs[i : i + size] for i in range(0, len(jobs), size)))
-        results: list[list[CaseRun]] = [[] for _ in chunks]
+        back: dict[int, list[CaseRun]] = {}  # chunks back before one ahead of them
+        following = 0  # the chunk whose results go to ``out`` next
 
         async def lane(process: int) -> None:
+            nonlocal following
             while chunks:
                 index, chunk = chunks.popleft()
                 if process == 0:
-                    results[index] = await self.run_jobs(resolved, suite, chunk, tick)
+                    back[index] = await self.run_jobs(resolved, suite, chunk, tick)
                 else:
-                    results[index] = await workers.run(process, resolved, role, chunk, tick)
+                    back[index] = await workers.run(process, resolved, role, chunk, tick)
+                while following in back:
+                    out.extend(back.pop(following))
+                    following += 1
 
         first = self._turn
         self._turn = (first + 1) % processes
@@ -379,17 +429,19 @@ class Evaluator:
             for t in lanes:
                 t.cancel()
             raise
-        return [c for part in results for c in part]
 
     async def run_jobs(
         self,
         resolved: ResolvedPrompt,
         suite: Any,
-        jobs: list[tuple[int, int]],
+        jobs: range,
         on_case: Callable[[], None],
-    ) -> list[CaseRun]:
-        """Run ``jobs`` ((case index, repeat) pairs) of ``suite`` on this loop; results in
-        job order. A few runners per provider slot take the jobs in turn, so a case is
+        out: Any = None,
+    ) -> Any:
+        """Run ``jobs`` of ``suite`` on this loop (job k is case k // repeat, repeat
+        k % repeat); their results are appended to ``out`` (a new list when None) in job
+        order as they are ready, and ``out`` is returned. A few runners per provider slot
+        take the jobs in turn, so a case is
         rendered just before its call can go out: started all at once, thousands of cases
         would render (and hold a task each) while the first answers wait on the loop. A
         suite with slow checks (deepeval, plugins) starts every case at once as before: its
@@ -397,13 +449,21 @@ class Evaluator:
         at that in small rounds, judging a few cases at a time."""
         if self._phases is None:
             self._phases = Phases()
-        out: list[Any] = [None] * len(jobs)
-        todo = iter(enumerate(jobs))  # shared by the runners: each job is taken once
+        out = [] if out is None else out
+        todo = iter(jobs)  # shared by the runners: each job is taken once, in order
+        done: dict[int, CaseRun] = {}  # results ahead of one still running (a few at most)
+        following = jobs[0] if jobs else 0  # the job whose result goes to ``out`` next
+        repeat = suite.repeat
 
         async def runner() -> None:
-            for k, (i, r) in todo:
-                out[k] = await self._case(resolved, suite.cases[i], r)
+            nonlocal following
+            for k in todo:
+                i, r = divmod(k, repeat)
+                done[k] = await self._case(resolved, suite.cases[i], r)
                 on_case()
+                while following in done:
+                    out.append(done.pop(following))
+                    following += 1
 
         per_slot = RUNNERS_PER_SLOT * self.client.concurrency(resolved.provider)
         runners = len(jobs) if suite.slow_checks else min(len(jobs), per_slot)
