@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from promptrail.workspace import Workspace
 
 
-@dataclass
+@dataclass(slots=True)
 class SuiteCase:
     id: str
     vars: dict[str, Any]
@@ -35,7 +34,7 @@ class Suite:
     path: str
     threshold: float
     repeat: int
-    cases: list[SuiteCase]
+    cases: Sequence[SuiteCase]  # a big dataset's spill to disk (promptrail.spill)
     max_errors: int = 0
 
     @cached_property
@@ -79,7 +78,7 @@ def _load_suite(ws: Workspace, name: str) -> Suite | None:
             raise
     default_specs = list(model.defaults.assert_)
     default_vars = model.defaults.vars
-    cases, seen = [], set()
+    cases, seen = _case_list(defaults, default_specs), set()
     for index, (case, where, line) in enumerate(raw_cases):
         if case.id in seen:
             raise UsageError(f"case id {case.id!r} appears twice", file=where, line=line)
@@ -101,6 +100,30 @@ def _load_suite(ws: Workspace, name: str) -> Suite | None:
         case_vars = {**default_vars, **case.vars} if default_vars else case.vars
         cases.append(SuiteCase(case.id, case_vars, assertions, case.must_pass, specs))
     return Suite(name, path, model.threshold, model.repeat, cases, model.max_errors)
+
+
+def _case_list(defaults: list[Any], default_specs: list[Any]) -> Any:
+    """A list for the suite's cases that spills to disk when the dataset is big (see
+    ``promptrail.spill``). A case's checks are written as the index of its group: the
+    defaults' (shared by every case without checks of its own) or its own, kept here."""
+    from promptrail.spill import SpillList
+
+    groups: list[tuple[list[Any], list[Any]]] = [(defaults, default_specs)]
+    index = {id(defaults): 0}
+
+    def flatten(case: SuiteCase) -> tuple[Any, ...]:
+        group = index.get(id(case.assertions))
+        if group is None:
+            group = index[id(case.assertions)] = len(groups)
+            groups.append((case.assertions, case.specs))
+        return case.id, case.vars, case.must_pass, group
+
+    def build(row: tuple[Any, ...]) -> SuiteCase:
+        case_id, case_vars, must_pass, group = row
+        assertions, specs = groups[group]
+        return SuiteCase(case_id, case_vars, assertions, must_pass, specs)
+
+    return SpillList(flatten, build)
 
 
 def _spec_line(
@@ -149,13 +172,24 @@ def _dataset(ws: Workspace, rel: str) -> Iterator[tuple[Case, str, int]]:
             raise UsageError(f"{loc}: {err['msg']}", file=rel, line=n) from None
 
 
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines, one at a time, ends kept (``io.StringIO`` would copy a 100,000-row
+    file into a buffer four bytes a character first)."""
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        stop = end if stop < 0 else stop + 1
+        yield text[start:stop]
+        start = stop
+
+
 def _rows(text: str, rel: str) -> Iterator[tuple[dict[str, Any], int]]:
     if rel.endswith(".csv"):
-        for n, row in enumerate(csv.DictReader(io.StringIO(text)), 2):
+        for n, row in enumerate(csv.DictReader(_lines(text)), 2):
             case_id = row.pop("id", None) or f"row-{n - 1}"
             yield {"id": case_id, "vars": row}, n
         return
-    for n, line in enumerate(io.StringIO(text), 1):
+    for n, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
         try:

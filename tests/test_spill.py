@@ -158,3 +158,35 @@ def test_an_evaluation_of_a_big_suite_spills(tmp_path: Path, monkeypatch) -> Non
     failed = {c.case_id for c in run.cases if c.status == "failed"}
     assert failed == {f"c{i:03d}" for i in range(30) if "1" not in str(i) or i % 9 == 0}
     assert run.passed == 60 - 2 * len(failed) and run.pass_rate == run.passed / 60
+
+
+def test_a_big_dataset_spills_and_reads_back_every_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptrail.suites import load_suite
+    from promptrail.workspace import Workspace
+
+    root = workspace(tmp_path / "ws", 3)
+    (root / "suites/data").mkdir()
+    rows = [
+        {"id": f"r{i}", "vars": {"n": str(i)}}
+        | ({"must_pass": True} if i % 5 == 0 else {})
+        | ({"assert": [{"type": "contains", "value": str(i)}]} if i % 4 == 0 else {})
+        for i in range(40)
+    ]
+    (root / "suites/data/echo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    suite = root / "suites/echo.yaml"
+    suite.write_text(suite.read_text().replace("cases:", "dataset: data/echo.jsonl\ncases:"))
+
+    def cases(keep: int) -> list:
+        monkeypatch.setattr(spill, "KEEP", keep)
+        monkeypatch.setattr(spill, "CHUNK", 7)
+        loaded = load_suite(Workspace(root), "echo")
+        assert loaded is not None and loaded.cases.spilled == (keep < 43)
+        return [(c.id, c.vars, c.must_pass, c.specs, c.assertions) for c in loaded.cases]
+
+    spilled, held = cases(4), cases(10_000)
+    assert spilled == held and len(spilled) == 43
+    assert [c[0] for c in spilled] == ["c000", "c001", "c002"] + [f"r{i}" for i in range(40)]
+    own = {c[0]: [s["value"] for s in c[3][2:]] for c in spilled if len(c[3]) > 2}
+    assert own == {f"r{i}": [str(i)] for i in range(0, 40, 4)}
