@@ -214,14 +214,14 @@ def suspect(text: str, values: list[str]) -> bool:
 def _json_pieces(value: Any, depth: int = 0) -> Iterator[str]:
     """``value``'s JSON text in pieces (every key and string whole in one of them), so a
     100,000-case report is never one 30 MB string: the top levels are taken apart and long
-    lists dumped a thousand items at a time."""
+    lists (a hundred items or more) dumped a thousand items at a time."""
     import json
 
     if depth < 4 and isinstance(value, dict):
         yield json.dumps(list(value), ensure_ascii=False, default=str)  # the keys
         for v in value.values():
             yield from _json_pieces(v, depth + 1)
-    elif depth < 4 and isinstance(value, (list, tuple)) and len(value) > 1000:
+    elif depth < 4 and isinstance(value, (list, tuple)) and len(value) >= 100:
         for i in range(0, len(value), 1000):
             yield json.dumps(value[i : i + 1000], ensure_ascii=False, default=str)
     elif depth < 4 and isinstance(value, (list, tuple)):

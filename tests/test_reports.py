@@ -92,8 +92,7 @@ def test_comment_stays_under_githubs_limit(regressed_run, cli, monkeypatch) -> N
         data["prompts"] = data["prompts"] * 10  # a 10-prompt change
         for p in data["prompts"]:
             p["rendered_diff"] = "\n".join(f"+line {i} " + "x" * 80 for i in range(2000))
-            for c in p["failing"]:
-                c["output"] = "y" * 5000
+            p["failing"] = [{**c, "output": "y" * 5000} for c in p["failing"]]
         return data
 
     monkeypatch.setattr("promptrail.reports.build", bloated)
@@ -128,6 +127,43 @@ def test_html_shows_the_first_cases_failing_first_and_junit_lists_all(
     assert "Cases (10, " in html and "the first 3 shown, failing first" in html
     tree = valid_junit(report(cli, root, run_id, "junit"))
     assert int(tree.find("testsuite").get("tests")) == 4 + 10  # every case all the same
+
+
+def test_case_rows_are_redacted_as_they_are_read_from_the_store(
+    regressed_run, cli, monkeypatch
+) -> None:
+    """Case rows reach the reports through views on the store, which the report's redaction
+    walk cannot see: a value that became a secret after the run is redacted in them too, and
+    the gate's own junit.xml, written in pieces, is the report's JUnit."""
+    from promptrail.store import Store
+
+    root, run_id = regressed_run
+    assert (root / f"reports/out/{run_id}/junit.xml").read_text() == report(
+        cli, root, run_id, "junit"
+    )
+    from promptrail.reports.model import build
+
+    store = Store(root / ".promptrail/r.duckdb")
+    [(output,)] = store.query(
+        "SELECT output FROM case_results WHERE run_id = ? AND case_id = 'site-down' "
+        "AND role = 'candidate'",
+        [run_id],
+    )[1]
+    secret = max(re.findall(r"[A-Za-z][A-Za-z ]{10,}[A-Za-z]", output), key=len)
+    for fmt in ("junit", "md", "html"):
+        assert secret in report(cli, root, run_id, fmt), fmt
+    monkeypatch.setenv("ACME_SERVICE_TOKEN", secret)
+    for fmt in ("junit", "md", "html"):
+        text = report(cli, root, run_id, fmt)
+        assert secret not in text and "[REDACTED]" in text, fmt
+    # before any rendering: the rows themselves (escaping in a template could hide a secret
+    # from the redaction of the rendered text)
+    [p] = build(store, run_id)["prompts"]
+    rows = [*p["failing"], *p["all_cases"], *p["failing"][:1], p["failing"][-1]]
+    store.close()
+    assert len(rows) == len(p["failing"]) + len(p["all_cases"]) + 2
+    assert any("[REDACTED]" in json.dumps(r) for r in p["failing"])
+    assert not any(secret in json.dumps(r) for r in rows)
 
 
 JUNIT_XSD = Path(__file__).parent / "data" / "junit-10.xsd"  # Jenkins' (xunit-plugin)

@@ -44,11 +44,18 @@ def render_all(
     """Formats of a report, redacted of secrets: the data once before (so escaping cannot
     hide a secret from the redactor) and each rendered text after (so a template cannot add
     one)."""
-    from promptrail.secrets import might_change, redact, redact_text, secret_values
+    from promptrail.secrets import redact_text, secret_values
 
     values = secret_values()
-    clean = redact(report, values) if might_change(report, values) else report
+    clean = _clean(report, values)
     return {fmt: redact_text(_render(clean, fmt, ws_root), values) for fmt in formats}
+
+
+def _clean(report: dict[str, Any], values: list[str]) -> dict[str, Any]:
+    """The report redacted (its case views redact their rows as they are read)."""
+    from promptrail.secrets import might_change, redact
+
+    return redact(report, values) if might_change(report, values) else report
 
 
 def _render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> str:
@@ -70,11 +77,22 @@ def _render(report: dict[str, Any], fmt: str, ws_root: Path | None = None) -> st
 def write_run_reports(
     ws: Workspace, store: Store, run_id: str, result: dict[str, Any]
 ) -> dict[str, str]:
-    texts = render_all(build(store, run_id, ws.root, result), FORMATS, ws.root)
+    """Every format of the run's report into ``reports/out/RUN_ID/``, redacted as
+    ``render_all`` does; JUnit, which lists every case, is written a piece at a time."""
+    from promptrail.reports.junit import pieces
+    from promptrail.secrets import redact_text, secret_values
+
+    values = secret_values()
+    clean = _clean(build(store, run_id, ws.root, result), values)
     folder = ws.root / "reports" / "out" / run_id
     paths = {}
     for fmt, name in FORMATS.items():
-        write_atomic(folder / name, texts[fmt])
+        write_atomic(
+            folder / name,
+            (redact_text(piece, values) for piece in pieces(clean))
+            if fmt == "junit"
+            else redact_text(_render(clean, fmt, ws.root), values),
+        )
         paths[fmt] = str((folder / name).relative_to(ws.root))
     return paths
 

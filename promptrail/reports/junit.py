@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -35,51 +36,69 @@ def _case_outcome(c: dict[str, Any]) -> str:
 
 
 def junit(report: dict[str, Any]) -> str:
-    """The report as JUnit XML. Written into one buffer, counts first (a suite's header
-    needs them): a 100,000-case report is not held as 300,000 separate lines too."""
+    """The report as JUnit XML (see ``pieces``)."""
+    return "".join(pieces(report))
+
+
+def pieces(report: dict[str, Any]) -> Iterator[str]:
+    """The report as JUnit XML, in pieces of up to ``PIECE`` cases: counts come from the
+    report's ``case_counts`` and the cases from its views on the store, so a 100,000-case
+    report is written out without ever being one string."""
     row = report.get("run_row") or {}
     stamp = _timestamp(row.get("started_at"))
     host = row.get("host") or socket.gethostname() or "localhost"
     totals = {"tests": 0, "failed": 0, "error": 0, "skipped": 0}
     counts = [_counts(p) for p in report["prompts"]]
-    for p, c in zip(report["prompts"], counts, strict=True):
-        totals["tests"] += len(p["gates"]) + len(p["all_cases"])
-        for k in ("failed", "error", "skipped"):
+    for c in counts:
+        for k in totals:
             totals[k] += c[k]
-    out = io.StringIO()
-    out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-    out.write(
+    yield (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<testsuites name="promptrail {escape(report["run"]["run_id"])}" '
         f'tests="{totals["tests"]}" failures="{totals["failed"]}" errors="{totals["error"]}">\n'
     )
     for p, c in zip(report["prompts"], counts, strict=True):
-        _suite(out, p, c, stamp, host)
-    out.write("</testsuites>\n")
-    return out.getvalue()
+        yield from _suite(p, c, stamp, host)
+    yield "</testsuites>\n"
 
 
-def _counts(p: dict[str, Any]) -> dict[str, int]:
-    counts = {"failed": 0, "error": 0, "skipped": 0}
+PIECE = 1_000  # cases per piece
+
+
+def _counts(p: dict[str, Any]) -> dict[str, Any]:
+    """tests, failed, error, skipped and seconds of a prompt's suite: its gates and cases."""
+    n = p.get("case_counts") or _count(p["all_cases"])
+    counts = {
+        "tests": len(p["gates"]) + int(n["cases"]),
+        "failed": int(n["failed"]),
+        "error": int(n["errored"]),
+        "skipped": 0,
+        "seconds": float(n["latency_ms"] or 0) / 1000,
+    }
     for g in p["gates"]:
-        if g["status"] in counts:
+        if g["status"] in ("failed", "error", "skipped"):
             counts[g["status"]] += 1
-    for c in p["all_cases"]:
-        outcome = _case_outcome(c)
-        if outcome in counts:
-            counts[outcome] += 1
     return counts
 
 
-def _suite(
-    out: io.StringIO, p: dict[str, Any], counts: dict[str, int], stamp: str, host: Any
-) -> None:
-    rows = p["all_cases"]
-    tests = len(p["gates"]) + len(rows)
-    secs = sum((c["latency_ms"] or 0) for c in rows) / 1000
+def _count(rows: Any) -> dict[str, Any]:
+    """``case_counts`` of a report made without them (a list of case rows)."""
+    n = {"cases": 0, "failing": 0, "failed": 0, "errored": 0, "latency_ms": 0.0}
+    for c in rows:
+        n["cases"] += 1
+        n["failing"] += not c["passed"]
+        n["failed"] += _case_outcome(c) == "failed"
+        n["errored"] += _case_outcome(c) == "error"
+        n["latency_ms"] += c["latency_ms"] or 0
+    return n
+
+
+def _suite(p: dict[str, Any], counts: dict[str, Any], stamp: str, host: Any) -> Iterator[str]:
+    out = io.StringIO()
     out.write(
         f"  <testsuite name={quoteattr(p['name'] + '@' + p['version'])} "
-        f'tests="{tests}" failures="{counts["failed"]}" errors="{counts["error"]}" '
-        f'skipped="{counts["skipped"]}" time="{secs:.3f}" timestamp="{stamp}" '
+        f'tests="{counts["tests"]}" failures="{counts["failed"]}" errors="{counts["error"]}" '
+        f'skipped="{counts["skipped"]}" time="{counts["seconds"]:.3f}" timestamp="{stamp}" '
         f"hostname={quoteattr(str(host))}>\n"
     )
     klass = quoteattr("promptrail." + p["name"])
@@ -99,7 +118,7 @@ def _suite(
         elif status == "skipped":
             out.write(f"      <skipped message={message}/>\n")
         out.write("    </testcase>\n")
-    for c in rows:
+    for k, c in enumerate(p["all_cases"], 1):
         name = c["case_id"] + (f" #{c['repeat']}" if c["repeat"] else "")
         out.write(
             f"    <testcase classname={klass} name={quoteattr(name)} "
@@ -120,4 +139,8 @@ def _suite(
                 f"{escape((c['output'] or '')[:4000])}</failure>\n"
             )
         out.write("    </testcase>\n")
+        if k % PIECE == 0:
+            yield out.getvalue()
+            out = io.StringIO()
     out.write("  </testsuite>\n")
+    yield out.getvalue()

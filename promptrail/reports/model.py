@@ -2,15 +2,18 @@
 beside the baseline's scores, the bump the change calls for, cost old -> new, failing cases,
 and each prompt's history for the plots.
 
-Per prompt: ``all_cases`` (every case, in full only when it did not pass), ``failing`` (those,
-the same dicts) and ``cases`` (up to ``SHOWN_CASES`` in full, failing first), so a report of
-a 100,000-case suite stays small and quick."""
+Per prompt: ``case_counts``, ``all_cases`` (every case, in full only when it did not pass) and
+``failing`` (those), both views on the store read as they are iterated (``CaseRows``), and
+``cases`` (up to ``SHOWN_CASES`` in full, failing first), so a report of a 100,000-case suite
+stays small and quick."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from promptrail.errors import UsageError
 
@@ -43,39 +46,29 @@ def build(
     gate_rows = store.query_dicts(
         "SELECT * FROM gate_results WHERE run_id = ? ORDER BY prompt, started_at", [run_id]
     )
-    # Every case, small (what JUnit lists and the counts need: five keys, the prompt being
-    # the list a case is in), with the cases that did not pass in full (their reasons): a
-    # 100,000-case run stays a few MB here.
-    short = "prompt, case_id, repeat, passed, error, latency_ms"
-    full = (
-        "prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd, "
-        "vars, output, assertions, tool_calls"
-    )
-    where = "FROM case_results WHERE run_id = ? AND role = 'candidate'"
-    cases = store.query_dicts(f"SELECT {short} {where} ORDER BY prompt, case_id, repeat", [run_id])
-    failing = store.query_dicts(
-        f"SELECT {full} {where} AND passed IS NOT TRUE ORDER BY prompt, case_id, repeat",
-        [run_id],
-    )
-    # The cases the HTML report shows in full: up to SHOWN_CASES per prompt, failing first.
+    # Per prompt: counts from one query, every case and the failing ones as views on the
+    # store (``CaseRows``, read a batch at a time when iterated), and the cases the HTML
+    # report shows in full: up to SHOWN_CASES, failing first. A 100,000-case run's rows
+    # are never all in memory here.
+    counts = {
+        r.pop("prompt"): r
+        for r in store.query_dicts(
+            "SELECT prompt, count(*) AS cases, "
+            "count(*) FILTER (WHERE passed IS NOT TRUE) AS failing, "
+            f"count(*) FILTER (WHERE passed IS NOT TRUE AND NOT ({_ERRORED})) AS failed, "
+            f"count(*) FILTER (WHERE {_ERRORED}) AS errored, "
+            "coalesce(sum(latency_ms), 0) AS latency_ms "
+            f"{_WHERE} GROUP BY prompt",
+            [run_id],
+        )
+    }
     shown = store.query_dicts(
-        f"SELECT * FROM (SELECT {full}, row_number() OVER (PARTITION BY prompt "
-        f"ORDER BY passed, case_id, repeat) AS n {where}) t WHERE n <= ? ORDER BY prompt, n",
+        f"SELECT * FROM (SELECT {_FULL}, row_number() OVER (PARTITION BY prompt "
+        f"ORDER BY passed, case_id, repeat) AS n {_WHERE}) t WHERE n <= ? ORDER BY prompt, n",
         [run_id, SHOWN_CASES],
     )
-    for c in (*failing, *shown):
-        c["assertions"], c["vars"] = _json(c["assertions"]) or [], _json(c["vars"]) or {}
-        c["tool_calls"] = _json(c["tool_calls"]) or []
-        c["calls_text"] = "; ".join(
-            f"{t.get('name')}({json.dumps(t.get('arguments'), ensure_ascii=False)})"
-            for t in c["tool_calls"]
-        )
-    in_full = {(c["prompt"], c["case_id"], c["repeat"]): c for c in failing}
-    all_cases: dict[str, list[dict[str, Any]]] = {}
-    for c in cases:
-        name = c.pop("prompt")
-        all_cases.setdefault(name, []).append(in_full.get((name, c["case_id"], c["repeat"]), c))
-    del cases
+    for c in shown:
+        _decode(c)
     by_prompt: dict[str, dict[str, Any]] = {}
     for g in gate_rows:
         p = by_prompt.setdefault(
@@ -120,8 +113,11 @@ def build(
         p["status"] = (
             "error" if "error" in statuses else ("failed" if "failed" in statuses else "passed")
         )
-        p["all_cases"] = all_cases.get(name, [])
-        p["failing"] = [c for c in p["all_cases"] if not c["passed"]]
+        n = counts.get(name) or dict.fromkeys(("cases", "failing", "failed", "errored"), 0)
+        n.setdefault("latency_ms", 0)
+        p["case_counts"] = n
+        p["all_cases"] = CaseRows(store, run_id, name, int(n["cases"]))
+        p["failing"] = CaseRows(store, run_id, name, int(n["failing"]), failing=True)
         p["cases"] = [c for c in shown if c["prompt"] == name]  # at most SHOWN_CASES
         p.update(_change(store, name, p))
         p["history"] = history.get(name, [])
@@ -149,6 +145,84 @@ def build(
         "prompts": prompts,
         "root": str(root) if root else None,
     }
+
+
+_WHERE = "FROM case_results WHERE run_id = ? AND role = 'candidate'"
+_ERRORED = "coalesce(error, '') <> ''"
+_FULL = (
+    "prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd, "
+    "vars, output, assertions, tool_calls"
+)
+# a case row as CaseRows reads it: in full only when the case did not pass (its reasons)
+_ROW = "prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd, " + ", ".join(
+    f"CASE WHEN passed IS NOT TRUE THEN {c} END AS {c}"
+    for c in ("vars", "output", "assertions", "tool_calls")
+)
+
+
+def _decode(c: dict[str, Any]) -> dict[str, Any]:
+    c["assertions"], c["vars"] = _json(c["assertions"]) or [], _json(c["vars"]) or {}
+    c["tool_calls"] = _json(c["tool_calls"]) or []
+    c["calls_text"] = "; ".join(
+        f"{t.get('name')}({json.dumps(t.get('arguments'), ensure_ascii=False)})"
+        for t in c["tool_calls"]
+    )
+    return c
+
+
+class CaseRows(Sequence[dict[str, Any]]):
+    """One prompt's candidate case rows of a run, in the store, in case order: ``len`` is
+    counted, the rows are read a batch at a time each time they are iterated (JUnit lists
+    every case; templates take the length, a slice or a loop). A case that did not pass
+    comes in full; one that passed without its vars, output, checks and calls.
+
+    The report's redaction walk cannot see these rows, so each batch is redacted as it is
+    read, the same way (``promptrail.secrets``)."""
+
+    BATCH = 1_000
+
+    def __init__(
+        self, store: Store, run_id: str, prompt: str, count: int, failing: bool = False
+    ) -> None:
+        self._store, self._run_id, self._prompt = store, run_id, prompt
+        self._count, self._failing = count, failing
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if not self._count:
+            return
+        from promptrail.secrets import might_change, redact, secret_values
+
+        values = secret_values()
+        only = " AND passed IS NOT TRUE" if self._failing else ""
+        rows = self._store.stream(
+            f"SELECT {_ROW} {_WHERE} AND prompt = ?{only} ORDER BY case_id, repeat",
+            [self._run_id, self._prompt],
+        )
+        while batch := [_decode(r) for r in islice(rows, self.BATCH)]:
+            yield from redact(batch, values) if might_change(batch, values) else batch
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._count)
+            if step < 0:
+                return list(self)[index]
+            return list(islice(self, start, max(start, stop), step))
+        i = index + self._count if index < 0 else index
+        if not 0 <= i < self._count:
+            raise IndexError("case index out of range")
+        return next(islice(self, i, None))
+
+    def __repr__(self) -> str:
+        return f"<{self._count} case rows of {self._prompt} in {self._run_id}>"
 
 
 def _change(store: Store, name: str, p: dict[str, Any]) -> dict[str, Any]:

@@ -97,6 +97,11 @@ class Store:
         """(seq, at, actor, event, subject, payload, prev_hash, hash) in seq order, streamed."""
         raise NotImplementedError
 
+    def stream(self, sql: str, params: list[Any] | None = None) -> Iterator[dict[str, Any]]:
+        """A read query's rows as dicts, fetched ``STREAM_BATCH`` at a time (a 100,000-case
+        run's rows are never all in memory). The connection is held until the last row."""
+        raise NotImplementedError
+
     def promotion_lock(self, env: str) -> AbstractContextManager[None]:
         """Held while promoting to ``env``: one promotion per environment at a time, across
         processes and hosts sharing this store."""
@@ -393,6 +398,7 @@ def prepare(
     return names, columns
 
 
+STREAM_BATCH = 2_000  # rows fetched at a time by Store.stream
 WRITE_CHUNK = 5_000  # rows prepared and inserted at a time, inside the one transaction
 SMALL_BATCH = 200  # rows; above it, pyarrow's RE2 scans a column faster than Python
 

@@ -34,6 +34,7 @@ from promptrail.secrets import redact
 from promptrail.store.base import (
     INSERT_IF_ABSENT,
     READ_STATEMENTS,
+    STREAM_BATCH,
     Store,
     close_each,
     mark_dead_runs,
@@ -347,6 +348,15 @@ class DuckDBStore(Store):
             )
             while batch := cur.fetchmany(20_000):
                 yield from batch
+
+    def stream(self, sql: str, params: list[Any] | None = None) -> Iterator[dict[str, Any]]:
+        with self.connection() as con:
+            check_read_only(con, sql)
+            cur = con.execute(sql, params or [])
+            cols = [d[0] for d in cur.description]
+            while batch := cur.fetchmany(STREAM_BATCH):
+                for row in batch:
+                    yield dict(zip(cols, row, strict=True))
 
     # -- writes --------------------------------------------------------------------------
     def _insert(self, con: Any, table: str, columns: list[str], values: list[list[Any]]) -> None:

@@ -32,7 +32,13 @@ from typing import Any
 
 from promptrail.errors import OperationalError
 from promptrail.secrets import redact
-from promptrail.store.base import INSERT_IF_ABSENT, Store, close_each, mark_dead_runs
+from promptrail.store.base import (
+    INSERT_IF_ABSENT,
+    STREAM_BATCH,
+    Store,
+    close_each,
+    mark_dead_runs,
+)
 from promptrail.store.migrations import LATEST, applied, check_not_newer, check_schema, migrate
 from promptrail.store.target import Target, parse
 
@@ -266,6 +272,18 @@ class PostgresStore(Store):
                     "actor_source, hmac FROM audit_log ORDER BY seq"
                 )
                 yield from cur
+
+    def stream(self, sql: str, params: list[Any] | None = None) -> Iterator[dict[str, Any]]:
+        with self.connection() as con, con.raw.transaction():
+            with con.raw.cursor(name="promptrail_stream") as cur:
+                cur.itersize = STREAM_BATCH
+                if params:
+                    cur.execute(pg_sql(sql), list(params))
+                else:
+                    cur.execute(sql)
+                cols = [d.name for d in cur.description or []]
+                for row in cur:
+                    yield dict(zip(cols, row, strict=True))
 
     # -- writes --------------------------------------------------------------------------
     def _insert(self, con: Any, table: str, columns: list[str], values: list[list[Any]]) -> None:
