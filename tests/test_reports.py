@@ -129,14 +129,33 @@ def test_html_shows_the_first_cases_failing_first_and_junit_lists_all(
     assert int(tree.find("testsuite").get("tests")) == 4 + 10  # every case all the same
 
 
-def test_case_rows_are_redacted_as_they_are_read_from_the_store(
+def test_a_big_runs_case_rows_are_streamed_into_the_same_reports(
     regressed_run, cli, monkeypatch
+) -> None:
+    """A run of up to RunRows.HELD cases is read in one query; a bigger one is streamed
+    prompt by prompt, a batch at a time: the reports are the same."""
+    from promptrail.reports.model import RunRows
+
+    root, run_id = regressed_run
+    held = {fmt: report(cli, root, run_id, fmt) for fmt in ("junit", "md", "html")}
+    monkeypatch.setattr(RunRows, "HELD", 0)
+    monkeypatch.setattr(RunRows, "BATCH", 3)
+    assert {fmt: report(cli, root, run_id, fmt) for fmt in held} == held
+    assert held["junit"].count("<testcase ") == 14
+
+
+@pytest.mark.parametrize("held", [20_000, 0])
+def test_case_rows_are_redacted_as_they_are_read_from_the_store(
+    regressed_run, cli, monkeypatch, held: int
 ) -> None:
     """Case rows reach the reports through views on the store, which the report's redaction
     walk cannot see: a value that became a secret after the run is redacted in them too, and
     the gate's own junit.xml, written in pieces, is the report's JUnit."""
+    from promptrail.reports.model import RunRows
     from promptrail.store import Store
 
+    monkeypatch.setattr(RunRows, "HELD", held)
+    monkeypatch.setattr(RunRows, "BATCH", 3)
     root, run_id = regressed_run
     assert (root / f"reports/out/{run_id}/junit.xml").read_text() == report(
         cli, root, run_id, "junit"

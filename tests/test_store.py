@@ -223,6 +223,38 @@ def test_write_is_one_transaction_over_several_tables(store_url: str) -> None:
     assert store.query("SELECT count(*) FROM case_results")[1] == [(3,)]
 
 
+def test_stream_reads_a_query_a_batch_at_a_time(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Store.stream`` (the reports' case rows): every row, in order, as dicts, across
+    batches; with and without parameters; read-only like ``query``."""
+    from promptrail.store import db, postgres
+
+    monkeypatch.setattr(db, "STREAM_BATCH", 4)
+    monkeypatch.setattr(postgres, "STREAM_BATCH", 4)
+    store = Store(store_url)
+    store.write(
+        {
+            "case_results": [
+                {"run_id": "r1" if i < 10 else "r2", "case_id": f"c{i:02d}", "vars": {"i": i}}
+                for i in range(13)
+            ]
+        }
+    )
+    sql = "SELECT case_id, vars FROM case_results WHERE run_id = ? ORDER BY case_id"
+    rows = list(store.stream(sql, ["r1"]))
+    assert [r["case_id"] for r in rows] == [f"c{i:02d}" for i in range(10)]
+    assert [json.loads(r["vars"]) for r in rows] == [{"i": i} for i in range(10)]
+    assert len(list(store.stream("SELECT * FROM case_results"))) == 13
+    first = store.stream(sql, ["r2"])
+    assert next(first)["case_id"] == "c10"
+    first.close()  # left early: the connection is free again
+    assert store.query("SELECT count(*) FROM case_results")[1] == [(13,)]
+    with pytest.raises(Exception):  # noqa: B017 - refused by either engine, in its words
+        list(store.stream("DELETE FROM case_results"))
+    assert store.query("SELECT count(*) FROM case_results")[1] == [(13,)]
+
+
 def test_write_refuses_unknown_tables_and_columns(store_url: str) -> None:
     store = Store(store_url)
     with pytest.raises(ValueError, match="unknown table"):

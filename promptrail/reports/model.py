@@ -3,7 +3,8 @@ beside the baseline's scores, the bump the change calls for, cost old -> new, fa
 and each prompt's history for the plots.
 
 Per prompt: ``case_counts``, ``all_cases`` (every case, in full only when it did not pass) and
-``failing`` (those), both views on the store read as they are iterated (``CaseRows``), and
+``failing`` (those), both views on the store read as they are iterated (``CaseRows``: a big
+run's rows are never all in memory), and
 ``cases`` (up to ``SHOWN_CASES`` in full, failing first), so a report of a 100,000-case suite
 stays small and quick."""
 
@@ -69,6 +70,7 @@ def build(
     )
     for c in shown:
         _decode(c)
+    run_rows = RunRows(store, run_id, sum(int(n["cases"]) for n in counts.values()))
     by_prompt: dict[str, dict[str, Any]] = {}
     for g in gate_rows:
         p = by_prompt.setdefault(
@@ -116,8 +118,8 @@ def build(
         n = counts.get(name) or dict.fromkeys(("cases", "failing", "failed", "errored"), 0)
         n.setdefault("latency_ms", 0)
         p["case_counts"] = n
-        p["all_cases"] = CaseRows(store, run_id, name, int(n["cases"]))
-        p["failing"] = CaseRows(store, run_id, name, int(n["failing"]), failing=True)
+        p["all_cases"] = CaseRows(run_rows, name, int(n["cases"]))
+        p["failing"] = CaseRows(run_rows, name, int(n["failing"]), failing=True)
         p["cases"] = [c for c in shown if c["prompt"] == name]  # at most SHOWN_CASES
         p.update(_change(store, name, p))
         p["history"] = history.get(name, [])
@@ -170,39 +172,56 @@ def _decode(c: dict[str, Any]) -> dict[str, Any]:
     return c
 
 
-class CaseRows(Sequence[dict[str, Any]]):
-    """One prompt's candidate case rows of a run, in the store, in case order: ``len`` is
-    counted, the rows are read a batch at a time each time they are iterated (JUnit lists
-    every case; templates take the length, a slice or a loop). A case that did not pass
-    comes in full; one that passed without its vars, output, checks and calls.
+class RunRows:
+    """A run's candidate case rows as the report reads them, in case order per prompt: read
+    from the store a batch at a time, each batch redacted as it is read (the report's
+    redaction walk cannot see them). A case that did not pass comes in full; one that passed
+    without its vars, output, checks and calls. A run of up to ``HELD`` cases is read in
+    one query the first time and kept (a team's gate: one query, not one per prompt)."""
 
-    The report's redaction walk cannot see these rows, so each batch is redacted as it is
-    read, the same way (``promptrail.secrets``)."""
-
+    HELD = 20_000
     BATCH = 1_000
 
-    def __init__(
-        self, store: Store, run_id: str, prompt: str, count: int, failing: bool = False
-    ) -> None:
-        self._store, self._run_id, self._prompt = store, run_id, prompt
-        self._count, self._failing = count, failing
+    def __init__(self, store: Store, run_id: str, total: int) -> None:
+        self._store, self._run_id, self._total = store, run_id, total
+        self._held: dict[str, list[dict[str, Any]]] | None = None
+
+    def rows(self, prompt: str, failing: bool) -> Iterator[dict[str, Any]]:
+        if self._total <= self.HELD:
+            if self._held is None:
+                held: dict[str, list[dict[str, Any]]] = {}
+                for r in self._read("", [self._run_id], "prompt, "):
+                    held.setdefault(r["prompt"], []).append(r)
+                self._held = held
+            rows = self._held.get(prompt, [])
+            return (r for r in rows if not r["passed"]) if failing else iter(rows)
+        only = " AND passed IS NOT TRUE" if failing else ""
+        return self._read(f" AND prompt = ?{only}", [self._run_id, prompt])
+
+    def _read(self, where: str, params: list[Any], order: str = "") -> Iterator[dict[str, Any]]:
+        from promptrail.secrets import might_change, redact, secret_values
+
+        values = secret_values()
+        rows = self._store.stream(
+            f"SELECT {_ROW} {_WHERE}{where} ORDER BY {order}case_id, repeat", params
+        )
+        while batch := [_decode(r) for r in islice(rows, self.BATCH)]:
+            yield from redact(batch, values) if might_change(batch, values) else batch
+
+
+class CaseRows(Sequence[dict[str, Any]]):
+    """One prompt's case rows of a run (all, or the failing ones), as a sequence the report
+    formats read: ``len`` is counted, the rows come from ``RunRows`` each time they are
+    iterated (JUnit lists every case; templates take the length, a slice or a loop)."""
+
+    def __init__(self, run: RunRows, prompt: str, count: int, failing: bool = False) -> None:
+        self._run, self._prompt, self._count, self._failing = run, prompt, count, failing
 
     def __len__(self) -> int:
         return self._count
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        if not self._count:
-            return
-        from promptrail.secrets import might_change, redact, secret_values
-
-        values = secret_values()
-        only = " AND passed IS NOT TRUE" if self._failing else ""
-        rows = self._store.stream(
-            f"SELECT {_ROW} {_WHERE} AND prompt = ?{only} ORDER BY case_id, repeat",
-            [self._run_id, self._prompt],
-        )
-        while batch := [_decode(r) for r in islice(rows, self.BATCH)]:
-            yield from redact(batch, values) if might_change(batch, values) else batch
+        return self._run.rows(self._prompt, self._failing) if self._count else iter(())
 
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
@@ -222,7 +241,7 @@ class CaseRows(Sequence[dict[str, Any]]):
         return next(islice(self, i, None))
 
     def __repr__(self) -> str:
-        return f"<{self._count} case rows of {self._prompt} in {self._run_id}>"
+        return f"<{self._count} case rows of {self._prompt}>"
 
 
 def _change(store: Store, name: str, p: dict[str, Any]) -> dict[str, Any]:

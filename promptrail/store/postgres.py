@@ -274,16 +274,15 @@ class PostgresStore(Store):
                 yield from cur
 
     def stream(self, sql: str, params: list[Any] | None = None) -> Iterator[dict[str, Any]]:
-        with self.connection() as con, con.raw.transaction():
-            with con.raw.cursor(name="promptrail_stream") as cur:
-                cur.itersize = STREAM_BATCH
-                if params:
-                    cur.execute(pg_sql(sql), list(params))
-                else:
-                    cur.execute(sql)
-                cols = [d.name for d in cur.description or []]
-                for row in cur:
-                    yield dict(zip(cols, row, strict=True))
+        with self._read() as con, con.raw.cursor(name="promptrail_stream") as cur:
+            cur.itersize = STREAM_BATCH
+            if params:
+                cur.execute(pg_sql(sql), list(params))
+            else:
+                cur.execute(sql)
+            cols = [d.name for d in cur.description or []]
+            for row in cur:
+                yield dict(zip(cols, row, strict=True))
 
     # -- writes --------------------------------------------------------------------------
     def _insert(self, con: Any, table: str, columns: list[str], values: list[list[Any]]) -> None:
