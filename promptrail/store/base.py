@@ -443,19 +443,24 @@ ARROW_TYPES = {
 }
 
 
-def to_arrow(table: str, names: list[str], columns: list[list[Any]]) -> Any:
-    """Prepared columns as a pyarrow Table typed like ``table``."""
+def to_arrow(
+    table: str, names: list[str], columns: list[list[Any]], order: list[str] | None = None
+) -> Any:
+    """Prepared columns as a pyarrow Table typed like ``table``; with ``order``, those
+    columns in that order (the ones not given are nulls)."""
     pa = arrow()
 
+    def kind(n: str) -> Any:
+        t = types[n]
+        return pa.timestamp("us", tz="UTC") if t == "TIMESTAMPTZ" else getattr(pa, ARROW_TYPES[t])()
+
     types = column_types(table)
-    fields = [
-        pa.field(
-            n,
-            pa.timestamp("us", tz="UTC")
-            if types[n] == "TIMESTAMPTZ"
-            else getattr(pa, ARROW_TYPES[types[n]])(),
-        )
-        for n in names
+    given = dict(zip(names, columns, strict=True))
+    rows = len(columns[0]) if columns else 0
+    order = names if order is None else order
+    fields = [pa.field(n, kind(n)) for n in order]
+    arrays = [
+        pa.array(given[f.name], type=f.type) if f.name in given else pa.nulls(rows, f.type)
+        for f in fields
     ]
-    arrays = [pa.array(v, type=f.type) for v, f in zip(columns, fields, strict=True)]
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
