@@ -275,8 +275,9 @@ def test_cache_loads_ten_thousand_entries_fast(tmp_path: Path) -> None:
 
 
 def test_cache_entries_come_back_as_recorded(tmp_path: Path) -> None:
-    """Entries are packed in memory (a tuple per response): whatever a line holds, with tool
-    calls, without optional fields, or with a field this version does not know, comes back."""
+    """Entries are read back from their lines: whatever a line holds, with tool calls,
+    without optional fields, or with a field this version does not know, comes back; the
+    newest line of a key wins, and a key never recorded is a miss."""
     path = tmp_path / "cache.jsonl"
     base = {"text": "hi", "input_tokens": 3, "output_tokens": 1, "cached_tokens": 0}
     shapes = {
@@ -286,11 +287,40 @@ def test_cache_entries_come_back_as_recorded(tmp_path: Path) -> None:
         "newer": {**base, "reasoning_tokens": 7},
     }
     with path.open("w") as fh:
+        fh.write(json.dumps({"key": "plain", "response": {"text": "older"}}) + "\n")
         for key, response in shapes.items():
             fh.write(json.dumps({"key": key, "response": response}) + "\n")
     cache = ResponseCache(path)
-    assert {key: cache.get(key) for key in shapes} == shapes
-    assert cache.get("missing") is None
+    assert {key: cache.get(key) for key in shapes} == shapes and len(cache) == 4
+    assert cache.get("missing") is None and "missing" not in cache and "plain" in cache
+    # a put is found at once, by this object and by a new one
+    from promptrail.providers import ModelRequest, ModelResponse
+
+    cache.put(
+        "new", ModelRequest("openai", "m", ()), ModelResponse("fresh", 1, 2, 0, 3.0, None, "t", "m")
+    )
+    assert cache.get("new")["text"] == "fresh" == ResponseCache(path).get("new")["text"]
+    assert cache.get("plain") == shapes["plain"]
+
+
+def test_cache_lines_are_read_back_in_any_order(tmp_path: Path) -> None:
+    """Lines are read back through a window of the file: in recording order, shuffled, and
+    lines longer than the window all come back whole."""
+    import random
+
+    from promptrail.providers.cache import WINDOW
+
+    path = tmp_path / "cache.jsonl"
+    sizes = [10, 300, WINDOW - 40, WINDOW + 1, 3 * WINDOW, 5]
+    responses = {f"k{i}": {"text": "x" * sizes[i % len(sizes)] + str(i)} for i in range(600)}
+    with path.open("w") as fh:
+        for key, response in responses.items():
+            fh.write(json.dumps({"key": key, "response": response}) + "\n")
+    keys = list(responses)
+    shuffled = random.Random(7).sample(keys, len(keys))
+    for order in (keys, shuffled, keys[::-1]):
+        cache = ResponseCache(path)
+        assert [cache.get(k) for k in order] == [responses[k] for k in order]
 
 
 def test_cache_appends_from_concurrent_processes(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@
      "response": {"text", "input_tokens", "output_tokens", "cached_tokens", "latency_ms",
                   "model"}, "recorded_at": "2026-01-01T00:00:00+00:00"}
 
-Read once into memory on first use (a later line for the same key wins); appended under an
-exclusive ``fcntl`` lock, one ``write`` per line, so concurrent processes can share the file.
+Indexed on first use, each key to where its line is (a later line for the same key wins), and
+read back line by line; appended under an exclusive ``fcntl`` lock, one ``write`` per line, so
+concurrent processes can share the file.
 Costs are not stored: they are recomputed from tokens with the current price table. Neither
 headers nor keys are stored, and outputs are redacted (``promptrail.secrets``) before they are
 written: a model that echoes a key records ``[REDACTED]``.
@@ -72,6 +73,7 @@ def open_cache(ws: Any) -> Any:
     return LayeredCache(file, StoreCache(ws.store())) if cfg.store else file
 
 
+WINDOW = 64 * 1024  # bytes read at a time when lines are read back
 _ABSENT = object()
 _FIELDS = frozenset(RESPONSE_FIELDS)
 
@@ -168,38 +170,86 @@ class LayeredCache:
         self.store.put(key, request, response)
 
 
-class ResponseCache(_Recorded):
+class ResponseCache:
+    """The JSONL file, indexed on first use: each key's hash -> where its newest line is
+    (about 0.1 KB a response, where holding the responses took 0.4 KB: a 100,000-case
+    replay no longer grows with its recordings); a hit reads its line back and checks the
+    key. The index lives in this process only, so Python's salted string hash serves."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._entries: dict[str, Any] | None = None
+        self._index: dict[int, int] | None = None  # hash(key) -> offset << 32 | length
+        self._fd: int | None = None  # the file, for reading lines back
+        self._window: tuple[int, bytes] = (0, b"")  # (offset, bytes) read last (``_line``)
         self._lock = threading.Lock()
 
-    def _load(self) -> dict[str, Any]:
-        entries = self._entries
-        if entries is not None:
-            return entries
-        with self._lock:
-            if self._entries is None:
-                self._entries = self._read()
-            return self._entries
+    def __len__(self) -> int:
+        return len(self._load())
 
-    def _read(self) -> dict[str, Any]:
-        entries: dict[str, Any] = {}
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)  # type: ignore[arg-type]
+
+    def _load(self) -> dict[int, int]:
+        index = self._index
+        if index is not None:
+            return index
+        with self._lock:
+            if self._index is None:
+                self._index = self._read()
+            return self._index
+
+    def _read(self) -> dict[int, int]:
+        index: dict[int, int] = {}
         try:
             if not stat.S_ISREG(os.stat(self.path).st_mode):  # a FIFO or /dev/zero never ends
                 raise UsageError("the response cache is not a regular file", file=self.path)
             fh = self.path.open("rb")
         except FileNotFoundError:
-            return entries
-        loads = json.loads
+            return index
+        loads, offset = json.loads, 0
         with fh:
+            self._fd = os.dup(fh.fileno())
             for line in fh:
+                size = len(line)
                 try:
                     row = loads(line)
-                    entries[row["key"]] = pack(row["response"])
+                    key, _ = row["key"], row["response"]
+                    if isinstance(key, str) and size < 1 << 32:
+                        index[hash(key)] = offset << 32 | size
                 except (ValueError, KeyError, TypeError):
-                    continue  # a torn line from a killed writer, or a blank one
-        return entries
+                    pass  # a torn line from a killed writer, or a blank one
+                offset += size
+        return index
+
+    def _line(self, offset: int, size: int) -> bytes:
+        """The bytes at ``offset``: from the window of the file read last, or a new window
+        read from there (a replay asks in about the order the recording wrote, so most
+        lines need no system call)."""
+        start, data = self._window
+        if start <= offset and offset + size <= start + len(data):
+            return data[offset - start : offset - start + size]
+        assert self._fd is not None
+        data = os.pread(self._fd, max(size, WINDOW), offset)
+        self._window = (offset, data)
+        return data[:size]
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The recorded response fields (see ``RESPONSE_FIELDS``), or None."""
+        where = self._load().get(hash(key))
+        if where is None or self._fd is None:
+            return None
+        try:
+            row = json.loads(self._line(where >> 32, where & 0xFFFFFFFF))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(row, dict) or row.get("key") != key:
+            return None  # another key of the same hash, or a file rewritten under us
+        found: dict[str, Any] | None = row.get("response")
+        return found
 
     def put(self, key: str, request: Any, response: Any) -> None:
         record = record_of(response)
@@ -217,17 +267,22 @@ class ResponseCache(_Recorded):
             )
             + "\n"
         )
-        entries = self._load()
+        index = self._load()
         with self._lock:
-            entries[key] = pack(record)
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                     data = line.encode("utf-8")
-                    while data:
-                        data = data[os.write(fd, data) :]
+                    offset = os.lseek(fd, 0, os.SEEK_END)  # where O_APPEND writes, locked
+                    size, view = len(data), memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    if self._fd is None:
+                        self._fd = os.open(self.path, os.O_RDONLY)
+                    if size < 1 << 32:
+                        index[hash(key)] = offset << 32 | size
                 finally:
                     os.close(fd)  # releases the lock
             except OSError as exc:

@@ -163,6 +163,9 @@ _ROW = "prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd, "
 
 
 def _decode(c: dict[str, Any]) -> dict[str, Any]:
+    if c["vars"] is None and c["assertions"] is None and c["tool_calls"] is None:
+        c["assertions"], c["vars"], c["tool_calls"], c["calls_text"] = [], {}, [], ""
+        return c  # a passing case as RunRows reads it (most of a run's rows)
     c["assertions"], c["vars"] = _json(c["assertions"]) or [], _json(c["vars"]) or {}
     c["tool_calls"] = _json(c["tool_calls"]) or []
     c["calls_text"] = "; ".join(
