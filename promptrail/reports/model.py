@@ -63,10 +63,15 @@ def build(
             [run_id],
         )
     }
+    # (ranked on the key columns alone, then joined: ranking full rows made DuckDB hold a
+    # 50,000-case run's outputs, 40 MB, for the sort)
+    full = ", ".join(f"c.{col.strip()}" for col in _FULL.split(","))
     shown = store.query_dicts(
-        f"SELECT * FROM (SELECT {_FULL}, row_number() OVER (PARTITION BY prompt "
-        f"ORDER BY passed, case_id, repeat) AS n {_WHERE}) t WHERE n <= ? ORDER BY prompt, n",
-        [run_id, SHOWN_CASES],
+        f"SELECT {full} FROM case_results c JOIN (SELECT prompt, case_id, repeat, "
+        f"row_number() OVER (PARTITION BY prompt ORDER BY passed, case_id, repeat) AS n "
+        f"{_WHERE}) t ON c.prompt = t.prompt AND c.case_id = t.case_id AND c.repeat = t.repeat "
+        "WHERE c.run_id = ? AND c.role = 'candidate' AND t.n <= ? ORDER BY c.prompt, t.n",
+        [run_id, run_id, SHOWN_CASES],
     )
     for c in shown:
         _decode(c)
