@@ -108,10 +108,11 @@ class Workers:
         worker: int,
         resolved: ResolvedPrompt,
         role: str,
-        jobs: list[tuple[int, int]],
+        jobs: range,
         on_case: Callable[[], None],
     ) -> asyncio.Future[Any]:
-        """Run ``jobs`` ((case index, repeat) pairs of the prompt's suite) on worker process
+        """Run ``jobs`` (job k: case k // repeat of the prompt's suite, repeat k % repeat;
+        see ``Evaluator.run_jobs``) on worker process
         ``worker`` (1-based); a future of the loop calling this, resolved with the CaseRuns
         (``on_case`` is called for each, on that loop, when they come back)."""
         loop = asyncio.get_running_loop()
