@@ -124,6 +124,9 @@ class SpillList(Sequence[T], Generic[T]):
         k = bisect_right(self._starts, index) - 1
         return self._read(k)[index - self._starts[k]]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (list(self),))  # a copy, as a list: the file is this process's own
+
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)
         if fd is not None:

@@ -38,6 +38,15 @@ def test_a_spilled_list_reads_back_every_item_in_order() -> None:
         log[-24]
 
 
+def test_a_spilled_list_pickles_as_a_plain_list() -> None:
+    """Its file is this process's own: a copy that crosses to another process is a list."""
+    import pickle
+
+    log = plain()
+    log.extend((i,) for i in range(20))
+    assert log.spilled and pickle.loads(pickle.dumps(log)) == [(i,) for i in range(20)]
+
+
 def test_a_small_list_stays_in_memory() -> None:
     log = plain()
     log.extend((i,) for i in range(5))

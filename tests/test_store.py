@@ -246,8 +246,12 @@ def test_stream_reads_a_query_a_batch_at_a_time(
     assert [r["case_id"] for r in rows] == [f"c{i:02d}" for i in range(10)]
     assert [json.loads(r["vars"]) for r in rows] == [{"i": i} for i in range(10)]
     assert len(list(store.stream("SELECT * FROM case_results"))) == 13
-    first = store.stream(sql, ["r2"])
-    assert next(first)["case_id"] == "c10"
+    first = store.stream(sql, ["r1"])
+    assert next(first)["case_id"] == "c00"
+    assert store.query("SELECT count(*) FROM case_results")[1] == [(13,)]  # meanwhile
+    assert [r["case_id"] for r in first] == [f"c{i:02d}" for i in range(1, 10)]  # goes on
+    first = store.stream(sql, ["r1"])
+    assert next(first)["case_id"] == "c00"
     first.close()  # left early: the connection is free again
     assert store.query("SELECT count(*) FROM case_results")[1] == [(13,)]
     with pytest.raises(Exception):  # noqa: B017 - refused by either engine, in its words

@@ -352,11 +352,15 @@ class DuckDBStore(Store):
     def stream(self, sql: str, params: list[Any] | None = None) -> Iterator[dict[str, Any]]:
         with self.connection() as con:
             check_read_only(con, sql)
-            cur = con.execute(sql, params or [])
-            cols = [d[0] for d in cur.description]
-            while batch := cur.fetchmany(STREAM_BATCH):
-                for row in batch:
-                    yield dict(zip(cols, row, strict=True))
+            cur = con.cursor()  # its own result: a query meanwhile does not end this one
+            try:
+                cur.execute(sql, params or [])
+                cols = [d[0] for d in cur.description]
+                while batch := cur.fetchmany(STREAM_BATCH):
+                    for row in batch:
+                        yield dict(zip(cols, row, strict=True))
+            finally:
+                cur.close()
 
     # -- writes --------------------------------------------------------------------------
     def _insert(self, con: Any, table: str, columns: list[str], values: list[list[Any]]) -> None:
