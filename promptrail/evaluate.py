@@ -221,8 +221,8 @@ class Evaluator:
         self._checks: dict[tuple[Any, ...], dict[str, Any]] = {}  # see _shared
         self.judge = ProviderJudge(self.client, cfg.judge.provider, cfg.judge.name)
         self.progress = progress
-        self._results: dict[tuple[str, str], SuiteRun] = {}
-        self._pending: dict[tuple[str, str], threading.Event] = {}
+        self._results: dict[tuple[str, str, str], SuiteRun] = {}
+        self._pending: dict[tuple[str, str, str], threading.Event] = {}
         self._prepared: set[str] = set()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -311,15 +311,23 @@ class Evaluator:
 
         return load_suite(self.ws, name)
 
+    def forget(self, name: str) -> None:
+        """Let go of this prompt's suite runs (its rows are written): a gate of many big
+        prompts holds one prompt's results at a time, not all of them."""
+        with self._lock:
+            for key in [k for k in self._results if k[0] == name]:
+                del self._results[key]
+
     def peek(self, resolved: ResolvedPrompt, role: str) -> SuiteRun | None:
         """The suite run already done for this content, if any (no new calls)."""
-        return self._results.get((resolved.content_hash, role))
+        return self._results.get((resolved.name, resolved.content_hash, role))
 
     def evaluate(
         self, resolved: ResolvedPrompt, role: str = "candidate", suite: Any = None
     ) -> SuiteRun:
-        """The suite run for this content; concurrent callers for the same content share one."""
-        key = (resolved.content_hash, role)
+        """The suite run for this prompt's content; concurrent callers for the same share one.
+        Two prompts of the same content have their own suites, so the name is in the key."""
+        key = (resolved.name, resolved.content_hash, role)
         with self._lock:
             if key in self._results:
                 return self._results[key]

@@ -327,6 +327,7 @@ def run_gate(
                 )
                 store.write(outcome.records)  # one transaction (one batch) per prompt
                 outcome.records = {}  # written: a 100,000-case suite's rows are not kept
+                evaluator.forget(name)  # nor its results
                 return outcome
 
             outcomes = hooks.map(one, candidates)

@@ -160,6 +160,9 @@ def test_an_evaluation_of_a_big_suite_spills(tmp_path: Path, monkeypatch) -> Non
         ws = Workspace(root)
         with Evaluator(ws, "off") as ev:
             run = ev.evaluate(ws.resolve("echo"))
+            assert ev.peek(ws.resolve("echo"), "candidate") is run
+            ev.forget("echo")  # what a gate does once the prompt's rows are written
+            assert ev.peek(ws.resolve("echo"), "candidate") is None
     assert run.cases.spilled and run.total == 60
     assert [(c.case_id, c.repeat) for c in run.cases] == [
         (f"c{i:03d}", r) for i in range(30) for r in range(2)

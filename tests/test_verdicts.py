@@ -257,3 +257,33 @@ def test_equal_check_results_share_one_record_and_only_equal_ones() -> None:
         assert different is not first
     assert ev._shared(result(True), spec)["score"] is True
     assert ev._shared(result([1]), spec) == {**vars(result([1])), "spec": spec}  # unhashable
+
+
+@pytest.mark.e2e
+def test_two_prompts_of_the_same_content_are_judged_on_their_own_suites(served, cli) -> None:
+    """A copied prompt (same messages, model and schemas: the same content hash) with its own
+    suite: each is run on its own suite and recorded under its own name. The evaluator's
+    results were keyed by content alone, so one prompt's suite run served both."""
+    root, _ = served
+    original = (root / "prompts/faq-answer.yaml").read_text()
+    (root / "prompts/faq-copy.yaml").write_text(
+        original.replace("name: faq-answer", "name: faq-copy")
+    )
+    (root / "suites/faq-copy.yaml").write_text(
+        "prompt: faq-copy\ncases:\n"
+        "  - {id: wants-bananas, vars: {question: Bananas?}, assert: "
+        "[{type: contains, value: banana}]}\n"
+    )
+    code, out, err = cli("-C", str(root), "gate", "faq-answer", "faq-copy", "--json")
+    statuses = {p["name"]: p["status"] for p in json.loads(out)["prompts"]}
+    assert code == 1 and statuses == {"faq-answer": "passed", "faq-copy": "failed"}, err
+    store = Store(root / ".." / "s.duckdb")
+    rows = store.query("SELECT prompt, case_id, passed FROM case_results ORDER BY prompt, case_id")[
+        1
+    ]
+    store.close()
+    assert rows == [
+        ("faq-answer", "asks-for-card-number", True),
+        ("faq-answer", "reset-password", True),
+        ("faq-copy", "wants-bananas", False),
+    ]
