@@ -23,6 +23,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar, overload
 
+from promptrail.errors import OperationalError
+
 T = TypeVar("T")
 
 KEEP = 20_000  # items held in memory before the list spills (about 15 MB of case results)
@@ -66,13 +68,19 @@ class SpillList(Sequence[T], Generic[T]):
             data = b"m" + marshal.dumps(rows)
         except ValueError:  # a value marshal cannot write
             data = b"p" + pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
-        if self._fd is None:
-            handle, path = tempfile.mkstemp(prefix="promptrail-cases-")
-            os.unlink(path)  # the open descriptor keeps it; a kill leaves nothing
-            self._fd = handle
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            if self._fd is None:
+                handle, path = tempfile.mkstemp(prefix="promptrail-cases-")
+                os.unlink(path)  # the open descriptor keeps it; a kill leaves nothing
+                self._fd = handle
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise OperationalError(
+                f"cannot write a big suite's cases to a temporary file in "
+                f"{tempfile.gettempdir()}: {exc.strerror or exc} (TMPDIR chooses where)"
+            ) from None
         self._chunks.append((self._size, len(data)))
         self._starts.append(self._written)
         self._size += len(data)

@@ -47,6 +47,39 @@ def test_a_spilled_list_pickles_as_a_plain_list() -> None:
     assert log.spilled and pickle.loads(pickle.dumps(log)) == [(i,) for i in range(20)]
 
 
+def test_no_room_for_the_file_is_an_operational_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 3 with where and why (and the way out), not a traceback."""
+    from promptrail.errors import OperationalError
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    monkeypatch.setattr("tempfile.tempdir", str(not_a_folder))
+    log = plain()  # spills past 5 items, 7 at a time: the 7th item writes the file
+    log.extend((i,) for i in range(6))
+    with pytest.raises(OperationalError, match=r"temporary file in .*file: .*TMPDIR") as exc:
+        log.append((6,))
+    assert exc.value.exit_code == 3
+
+
+def test_a_gate_with_no_room_to_spill_is_exit_3(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = workspace(tmp_path / "ws", 30)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    monkeypatch.setattr(spill, "KEEP", 4)
+    monkeypatch.setattr(spill, "CHUNK", 7)
+    monkeypatch.setattr("tempfile.tempdir", str(not_a_folder))
+    monkeypatch.setenv("PROMPTRAIL_DB", str(tmp_path / "s.duckdb"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")  # the suite fails to load first
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    code, out, err = cli("-C", str(root), "gate", "--env", "staging", "--cache", "off")
+    assert code == 3 and "Traceback" not in err, err
+    assert "cannot write a big suite's cases to a temporary file" in err and "TMPDIR" in err
+
+
 def test_a_small_list_stays_in_memory() -> None:
     log = plain()
     log.extend((i,) for i in range(5))
