@@ -67,7 +67,7 @@ PIECE = 1_000  # cases per piece
 
 def _counts(p: dict[str, Any]) -> dict[str, Any]:
     """tests, failed, error, skipped and seconds of a prompt's suite: its gates and cases."""
-    n = p.get("case_counts") or _count(p["all_cases"])
+    n = p["case_counts"]
     counts = {
         "tests": len(p["gates"]) + int(n["cases"]),
         "failed": int(n["failed"]),
@@ -79,18 +79,6 @@ def _counts(p: dict[str, Any]) -> dict[str, Any]:
         if g["status"] in ("failed", "error", "skipped"):
             counts[g["status"]] += 1
     return counts
-
-
-def _count(rows: Any) -> dict[str, Any]:
-    """``case_counts`` of a report made without them (a list of case rows)."""
-    n = {"cases": 0, "failing": 0, "failed": 0, "errored": 0, "latency_ms": 0.0}
-    for c in rows:
-        n["cases"] += 1
-        n["failing"] += not c["passed"]
-        n["failed"] += _case_outcome(c) == "failed"
-        n["errored"] += _case_outcome(c) == "error"
-        n["latency_ms"] += c["latency_ms"] or 0
-    return n
 
 
 def _suite(p: dict[str, Any], counts: dict[str, Any], stamp: str, host: Any) -> Iterator[str]:

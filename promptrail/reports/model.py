@@ -128,8 +128,7 @@ def build(
         p["status"] = (
             "error" if "error" in statuses else ("failed" if "failed" in statuses else "passed")
         )
-        n = counts.get(name) or dict.fromkeys(("cases", "failing", "failed", "errored"), 0)
-        n.setdefault("latency_ms", 0)
+        n = counts.get(name) or dict.fromkeys(_COUNTS, 0)  # a prompt without cases (lint)
         p["case_counts"] = n
         p["all_cases"] = CaseRows(run_rows, name, int(n["cases"]))
         p["failing"] = CaseRows(run_rows, name, int(n["failing"]), failing=True)
@@ -163,6 +162,7 @@ def build(
 
 
 _WHERE = "FROM case_results WHERE run_id = ? AND role = 'candidate'"
+_COUNTS = ("cases", "failing", "failed", "errored", "latency_ms")  # case_counts' keys
 _ERRORED = "coalesce(error, '') <> ''"
 _FULL = (
     "prompt, version, case_id, repeat, passed, error, latency_ms, cost_usd, "
