@@ -116,6 +116,41 @@ def test_the_grouped_hint_scan_finds_what_a_plain_one_would() -> None:
     assert all(_HINT.search(f"x{h}y") for h in _HINTS)
 
 
+def test_a_long_text_is_redacted_line_by_line_as_a_whole_scan_would() -> None:
+    """A rendered report is scanned only on its lines that hold a hint (``_by_line``), unless
+    it holds a shape that may span lines. Every shape, put anywhere in a long text of random
+    lines (at a line's start or end, beside punctuation, two on one line), is redacted
+    exactly as the whole-text scan redacts it."""
+    import random
+    import string
+
+    from promptrail.secrets import _ANY, LINEWISE, _redact_str, _sub
+
+    rng = random.Random(11)
+    noise = string.ascii_letters + string.digits + " _-:/.@<>\"'=\t"
+    shapes = [s for label, group in SHAPES.items() for s in group if label != "private key"]
+    shapes += ["https://x:y@h", "sk-" + "b" * 30 + "\nline", "ghp_" + "c" * 36 + "\tx"]
+
+    def line() -> str:
+        text = "".join(rng.choice(noise) for _ in range(rng.randint(0, 120)))
+        return text.replace("://", ":/")  # a hint only where a shape is put
+
+    for _ in range(60):
+        lines = [line() for _ in range(200)]
+        for _ in range(rng.randint(0, 6)):
+            i, shape = rng.randrange(len(lines)), rng.choice(shapes)
+            at = rng.choice((0, len(lines[i]), rng.randint(0, len(lines[i]))))
+            lines[i] = lines[i][:at] + shape + lines[i][at:]
+        text = "\n".join(lines)
+        assert len(text) >= LINEWISE
+        assert _redact_str(text, []) == _ANY.sub(_sub, text)
+    # the two shapes that may span lines are found whole: the text is then scanned whole
+    for spanning in ("aws_secret_access_key =\n  " + "a" * 40, KEYS["private key"]):
+        text = "x\n" * LINEWISE + spanning + "\nhttps://example.com\n"
+        assert _redact_str(text, []) == _ANY.sub(_sub, text) != text
+        assert "a" * 40 not in _redact_str(text, []) and "MIIE" not in _redact_str(text, [])
+
+
 def test_every_pattern_has_shapes() -> None:
     from promptrail.secrets import PATTERNS
 
