@@ -74,34 +74,27 @@ def _print_promotion(r: dict[str, Any]) -> None:
 
 @command("promote")
 def cmd_promote(args: argparse.Namespace) -> int:
-    from promptrail import verbs
     from promptrail.promote import parse_target, promote
 
     name, version = parse_target(args.target)
-    result = promote(
-        workspace(args),
-        name,
-        version,
-        args.to,
-        actor(args),
-        args.approved_by or [],
-        args.reason or "",
-        approvals_from=args.approvals_from,
-        repo=args.repo,
-    )
-    emit(args, result, lambda: _print_promotion(result))
-    return verbs.promotion(result).exit_code
+    return _promotion(args, promote, name, version, args.to)
 
 
 @command("rollback")
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from promptrail import verbs
     from promptrail.promote import rollback
 
-    result = rollback(
+    return _promotion(args, rollback, args.name, args.env)
+
+
+def _promotion(args: argparse.Namespace, verb: Any, *what: str) -> int:
+    """``promote`` or ``rollback`` of ``what``, with the approvals, reason and actor both
+    take; printed (or ``--json``) alike."""
+    from promptrail import verbs
+
+    result = verb(
         workspace(args),
-        args.name,
-        args.env,
+        *what,
         actor(args),
         args.approved_by or [],
         args.reason or "",
