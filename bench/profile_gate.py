@@ -6,8 +6,9 @@
 cprofile (default): every thread is profiled in its own CPU time (the CLI's, the gate's worker pool, the eval
 loop's), the profiles are merged, and the top functions by own time and by cumulative time
 are printed; the merged profile is kept in --out for snakeviz/pstats. py-spy (``pip install
-py-spy``): samples the real process, all threads, with the GIL holder marked; writes a
-speedscope JSON and prints the top frames. The workspace and server are those of
+py-spy``): samples the real process, only the thread holding the GIL (so CPU, not waits);
+writes a speedscope JSON and prints CPU seconds by what the samples were doing (imports by
+package, model calls, store writes, reports, cases). The workspace and server are those of
 ``eval_vs_promptfoo.py``.
 """
 
@@ -116,9 +117,52 @@ def main() -> None:
                 text=True,
             )
             print(proc.stderr[-2000:])
+            if speedscope.exists():
+                summarise(speedscope)
             print(f"exit {proc.returncode}; open {speedscope} in speedscope")
     finally:
         server.terminate()
+
+
+# what a sample was doing, from its stack (outermost frame first): the first rule that matches
+KINDS = [
+    ("imports", lambda names: any("_find_and_load" in n for n in names)),
+    ("model calls (SDK, HTTP)", lambda names: any(n.startswith("call ") for n in names)),
+    ("store writes", lambda names: any("Store.write" in n for n in names)),
+    ("reports", lambda names: any("write_run_reports" in n for n in names)),
+    ("cases (vars, render, checks)", lambda names: any("Evaluator._case" in n for n in names)),
+    ("event loop, other", lambda names: any("_run_once" in n for n in names)),
+    ("gate, other", lambda names: True),
+]
+
+
+def summarise(speedscope: Path) -> None:
+    """CPU seconds (samples of the thread holding the GIL) by what they were doing, and the
+    imports by the package that was being imported."""
+    import collections
+    import json
+
+    doc = json.loads(speedscope.read_text())
+    frames = doc["shared"]["frames"]
+    kinds: collections.Counter[str] = collections.Counter()
+    packages: collections.Counter[str] = collections.Counter()
+    for profile in doc["profiles"]:
+        for sample, weight in zip(profile["samples"], profile["weights"], strict=True):
+            names = [f"{frames[i]['name']} {frames[i].get('file', '')}" for i in sample]
+            kind = next(k for k, rule in KINDS if rule(names))
+            kinds[kind] += weight
+            if kind == "imports":
+                files = [
+                    frames[i].get("file", "") for i in sample if frames[i]["name"] == "<module>"
+                ]
+                outside = [f.split("site-packages/")[1] for f in files if "site-packages/" in f]
+                packages[outside[0].split("/")[0] if outside else "promptrail, stdlib"] += weight
+    print(f"CPU seconds sampled: {sum(kinds.values()):.2f}")
+    for kind, seconds in kinds.most_common():
+        print(f"  {seconds:6.2f}  {kind}")
+    print("imports by package:")
+    for package, seconds in packages.most_common(8):
+        print(f"  {seconds:6.2f}  {package}")
 
 
 if __name__ == "__main__":
