@@ -108,12 +108,17 @@ def run() -> None:
     are closed and atexit handlers run as usual, but the interpreter's teardown of every
     imported module (~0.25 s once the SDKs, DuckDB and pyarrow are loaded) is skipped.
     Not after a Prefect run: its services report the last task runs from the interpreter's
-    own shutdown hooks, so that exit is the ordinary one."""
+    own shutdown hooks, so that exit is the ordinary one, but with every object frozen first
+    (``gc.freeze``): the teardown's garbage collections then skip the SDKs', deepeval's and
+    Prefect's objects, which took 0.65 s of the example's gate through a Prefect server."""
     import atexit
     import threading
 
     code = main()
     if "prefect" in sys.modules:
+        import gc
+
+        gc.freeze()
         sys.exit(code)
     for thread in threading.enumerate():  # as the interpreter would: wait for its threads
         if thread is not threading.current_thread() and not thread.daemon:
