@@ -124,11 +124,12 @@ def test_a_long_text_is_redacted_line_by_line_as_a_whole_scan_would() -> None:
     import random
     import string
 
-    from promptrail.secrets import _ANY, LINEWISE, _redact_str, _sub
+    from promptrail.secrets import _ANY, _SPANS_LINES, LINEWISE, _redact_str, _sub
 
     rng = random.Random(11)
     noise = string.ascii_letters + string.digits + " _-:/.@<>\"'=\t"
-    shapes = [s for label, group in SHAPES.items() for s in group if label != "private key"]
+    spanning = ("private key", "AWS secret access key")  # their texts are scanned whole
+    shapes = [s for label, group in SHAPES.items() for s in group if label not in spanning]
     shapes += ["https://x:y@h", "sk-" + "b" * 30 + "\nline", "ghp_" + "c" * 36 + "\tx"]
 
     def line() -> str:
@@ -142,11 +143,11 @@ def test_a_long_text_is_redacted_line_by_line_as_a_whole_scan_would() -> None:
             at = rng.choice((0, len(lines[i]), rng.randint(0, len(lines[i]))))
             lines[i] = lines[i][:at] + shape + lines[i][at:]
         text = "\n".join(lines)
-        assert len(text) >= LINEWISE
+        assert len(text) >= LINEWISE and not _SPANS_LINES.search(text)
         assert _redact_str(text, []) == _ANY.sub(_sub, text)
     # the two shapes that may span lines are found whole: the text is then scanned whole
-    for spanning in ("aws_secret_access_key =\n  " + "a" * 40, KEYS["private key"]):
-        text = "x\n" * LINEWISE + spanning + "\nhttps://example.com\n"
+    for shape in ("aws_secret_access_key =\n  " + "a" * 40, KEYS["private key"]):
+        text = "x\n" * LINEWISE + shape + "\nhttps://example.com\n"
         assert _redact_str(text, []) == _ANY.sub(_sub, text) != text
         assert "a" * 40 not in _redact_str(text, []) and "MIIE" not in _redact_str(text, [])
 
